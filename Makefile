@@ -1,0 +1,40 @@
+# Two commands do everything, on a fresh machine too (see README.md):
+#   make book   set up, then build the HTML book into _build/html
+#   make test   set up, then run every test (helpers, notebooks, the built book)
+VENV ?= .venv
+BIN := $(VENV)/bin
+export VENV
+
+.PHONY: setup book test unit notebooks book-check lint model benchmark clean
+
+setup:
+	@bash scripts/setup.sh
+
+book: setup
+	$(BIN)/jupyter-book build . -W -n --keep-going
+	@echo "Open $(CURDIR)/_build/html/index.html in a browser."
+
+test: setup lint unit notebooks book-check
+
+lint:
+	$(BIN)/ruff check helpers tests benchmarks notebooks
+
+unit:
+	$(BIN)/python -m pytest tests -q
+
+notebooks:
+	$(BIN)/python -m pytest -q --nbval notebooks --sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+
+book-check: book
+	$(BIN)/python -m pytest -q tests/book_check.py
+
+# Retrain the committed course model (about 10 minutes on 2 cores).
+model: setup
+	$(BIN)/python -m helpers.train
+
+benchmark: setup
+	$(BIN)/pip install --quiet -r benchmarks/requirements.txt
+	$(BIN)/python -m benchmarks.run_all
+
+clean:
+	rm -rf _build

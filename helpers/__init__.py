@@ -1,0 +1,24 @@
+"""Inside the ConvNet: the tested version of every technique the book teaches.
+
+The chapters derive each method step by step with plain TensorFlow, then call the
+function here. Each function's docstring names the chapter that derives it.
+"""
+
+from helpers._setup import setup  # first: sets TensorFlow's log level before it loads
+from helpers.data import (
+    FASHION_MNIST_CLASSES,
+    DataNotFoundError,
+    load_fashion_mnist,
+    load_photo,
+)
+from helpers.models import load_course_model
+
+__all__ = [
+    "FASHION_MNIST_CLASSES",
+    "DataNotFoundError",
+    "load_course_model",
+    "load_fashion_mnist",
+    "load_photo",
+    "setup",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Make this checkout ready to build the book and run the tests, on a fresh machine or an
+# old one. Every step is skipped when already done, so `make book` and `make test` can
+# call it every time.
+#   1. a virtual environment in $VENV (default .venv) with requirements.txt and `helpers`
+#   2. Fashion-MNIST from Debian's `dataset-fashion-mnist` (where apt-get runs as root)
+#   3. Debian's `chromium`, which the tests use to open the built book like a reader
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+
+say() { printf '[setup] %s\n' "$*"; }
+
+# 1. Python packages, reinstalled only when requirements.txt or pyproject.toml change.
+stamp="$VENV/.installed"
+wanted=$(cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
+    say "creating $VENV and installing requirements.txt (a few minutes the first time)"
+    "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet -r requirements.txt
+    "$VENV/bin/python" -m pip install --quiet --no-deps -e .
+    "$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 >/dev/null
+    echo "$wanted" > "$stamp"
+fi
+
+# 2 and 3. System packages, where we are allowed to install them.
+need=()
+[ -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] || need+=(dataset-fashion-mnist)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        say "installing Debian packages: ${need[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >/dev/null
+        apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    else
+        say "not root or no apt-get: skipping ${need[*]}."
+        say "Fashion-MNIST will be downloaded by Keras on first use; the browser check of the book is skipped."
+    fi
+fi
