@@ -1,0 +1,33 @@
+"""Self-checks for the exercises at the end of each chapter.
+
+Call one with your answer; it says ``Correct!`` or explains what is off. For example,
+``helpers.exercises.check_conv2d(my_conv2d)`` in chapter 01. A check runs your code only
+inside the call you make, and turns any error your code raises into one readable sentence.
+
+Each chapter keeps its checks in its own module (``ch01``, ``ch02``, ...), listed in that
+module's ``__all__``; every one of them is reachable from here by name.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from helpers.exercises._common import CheckResult
+
+CHAPTER_MODULES = ("ch01", "ch02")
+
+
+def _chapter_modules():
+    return [import_module(f"helpers.exercises.{name}") for name in CHAPTER_MODULES]
+
+
+def __getattr__(name: str):
+    for module in _chapter_modules():
+        if name in module.__all__:
+            return getattr(module, name)
+    raise AttributeError(f"helpers.exercises has no check named {name!r}; "
+                         f"available: {', '.join(__dir__())}")
+
+
+def __dir__() -> list[str]:
+    return sorted(["CheckResult", *(n for m in _chapter_modules() for n in m.__all__)])
