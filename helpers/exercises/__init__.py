@@ -1,7 +1,7 @@
 """Self-checks for the exercises at the end of each chapter.
 
 Call one with your answer; it says ``Correct!`` or explains what is off. For example,
-``helpers.exercises.check_conv2d(my_conv2d)`` in chapter 01. A check runs your code only
+``helpers.exercises.check_conv_output_size(conv_output_size)`` in chapter 01. A check runs your code only
 inside the call you make, and turns any error your code raises into one readable sentence.
 
 Each chapter keeps its checks in its own module (``ch01``, ``ch02``, ...), listed in that

@@ -6,6 +6,7 @@ catches the error, names it in one line, and says what was expected instead.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +25,8 @@ class CheckResult:
 
     def __repr__(self) -> str:
         mark = "Correct!" if self.passed else "Not yet:"
-        return f"{mark} {self.message}"
+        # Wrapped so that it reads without scrolling, in Jupyter and in the book.
+        return textwrap.fill(f"{mark} {self.message}", width=88, break_long_words=False)
 
 
 def passed(message: str) -> CheckResult:

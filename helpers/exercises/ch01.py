@@ -1,3 +1,406 @@
-"""Self-checks for chapter 01 (notebooks/01_convolution.ipynb)."""
+"""Self-checks for chapter 01 (notebooks/01_convolution.ipynb).
 
-__all__: list[str] = []
+Each check takes the learner's answer (an array, or a function) and returns a
+:class:`~helpers.exercises._common.CheckResult`: ``Correct! ...``, or ``Not yet: ...`` with
+what is off. A check never raises, whatever it is given.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from helpers.conv import conv2d
+from helpers.exercises._common import (
+    CheckResult,
+    call_safely,
+    compare_arrays,
+    describe,
+    failed,
+    not_attempted,
+    passed,
+)
+
+__all__ = [
+    "check_conv_output_size",
+    "check_pixel_gradient",
+    "check_receptive_field",
+    "check_shift_kernel",
+]
+
+
+def _returned_none(call: str) -> CheckResult:
+    return failed(f"{call} returned None: replace the `...` placeholder with your code, and "
+                  "make sure the function ends with `return`.")
+
+
+def _as_number(value: Any) -> float | None:
+    """``value`` as a float if it is a single real number (not a bool or a string)."""
+    if isinstance(value, bool | str | bytes):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _as_array(value: Any) -> np.ndarray | None:
+    """``value`` as a float array, or ``None`` if it is not an array of numbers."""
+    if value is None or value is Ellipsis or callable(value) or isinstance(value, str | bytes):
+        return None
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return array if array.ndim > 0 else None
+
+
+def _same(got: np.ndarray, expected: np.ndarray) -> bool:
+    return got.shape == expected.shape and bool(np.allclose(got, expected, atol=1e-4))
+
+
+def _run_cases(function: Callable, name: str, cases: Sequence[tuple], show: Callable[[tuple], str]):
+    """Call ``function`` on every case; ``(numbers, None)`` or ``(None, failure)``."""
+    numbers = []
+    for args in cases:
+        call = f"{name}({show(args)})"
+        got, error = call_safely(function, *args, name=name)
+        if error:
+            return None, failed(error)
+        if got is None:
+            return None, _returned_none(call)
+        number = _as_number(got)
+        if number is None:
+            return None, failed(f"{call} returned {got!r:.60}; expected a number.")
+        numbers.append(number)
+    return numbers, None
+
+
+def _diagnose(numbers: list[float], cases: Sequence[tuple], expected: list[int],
+              slips: Sequence[tuple[Callable, str]], name: str,
+              show: Callable[[tuple], str]) -> CheckResult:
+    """Name the first case that is off, and the slip that explains every answer, if any."""
+    index = next(i for i, (got, want) in enumerate(zip(numbers, expected, strict=True))
+                 if got != want)
+    got = numbers[index]
+    shown = int(got) if got.is_integer() else got
+    message = f"{name}({show(cases[index])}) returned {shown}, expected {expected[index]}."
+    for slip, hint in slips:
+        if all(got == slip(*args) for got, args in zip(numbers, cases, strict=True)):
+            return failed(f"{message} {hint}")
+    return failed(message)
+
+
+# ---------------------------------------------------------------------------------------
+# Exercise 1: the output size of a convolution
+# ---------------------------------------------------------------------------------------
+
+#: ``(n, k, p, s)``: input size, kernel size, padding on each side, stride.
+OUTPUT_SIZE_CASES: tuple[tuple[int, int, int, int], ...] = (
+    (28, 3, 1, 1),     # a 'same' 3x3 convolution of the course model
+    (28, 3, 0, 1),     # 'valid'
+    (32, 5, 2, 1),     # 'same' with a 5x5 kernel
+    (224, 7, 3, 2),    # the first layer of ResNet
+    (10, 3, 0, 2),     # the last window does not fit: the size is rounded down
+    (7, 2, 0, 2),      # 2x2 pooling of an odd size
+    (9, 4, 1, 3),
+    (5, 5, 0, 1),      # one window only
+)
+
+
+def _output_size(n: int, k: int, p: int, s: int) -> int:
+    return (n + 2 * p - k) // s + 1
+
+
+def _show_sizes(args: tuple) -> str:
+    return "n={}, k={}, p={}, s={}".format(*args)
+
+
+def check_conv_output_size(conv_output_size: Callable) -> CheckResult:
+    """Check ``conv_output_size(n, k, p, s)``: the output size along one axis.
+
+    Parameters
+    ----------
+    conv_output_size
+        A function of the input size ``n``, the kernel size ``k``, the zero padding ``p``
+        on each side and the stride ``s`` (ints) that returns the output size (an int).
+    """
+    if conv_output_size is Ellipsis:
+        return not_attempted("conv_output_size")
+    name = "conv_output_size"
+    cases = OUTPUT_SIZE_CASES
+    numbers, failure = _run_cases(conv_output_size, name, cases, _show_sizes)
+    if failure is not None:
+        return failure
+    expected = [_output_size(*args) for args in cases]
+    if numbers == expected:
+        return passed(f"{name} is right on {len(cases)} layers, including strides that leave "
+                      "part of the input uncovered (the size is rounded down).")
+    for got, args in zip(numbers, cases, strict=True):
+        if not got.is_integer():
+            return failed(f"{name}({_show_sizes(args)}) returned {got:g}, which is not a whole "
+                          "number of windows. A window that does not fit entirely inside the "
+                          "padded input is dropped: round the division down with `//`.")
+    slips = [
+        (lambda n, k, p, s: -(-(n + 2 * p - k) // s) + 1,
+         "You rounded up: a window that sticks out past the padding is dropped, so round "
+         "down with `//`."),
+        (lambda n, k, p, s: (n + 2 * p - k) // s,
+         "You forgot the `+ 1`: the first window sits at position 0, and (n + 2p - k) // s "
+         "counts only the steps after it."),
+        (lambda n, k, p, s: (n + p - k) // s + 1,
+         "p zeros are added on *each* side, so the padded input is n + 2p long."),
+        (lambda n, k, p, s: (n - k) // s + 1,
+         "You left out the padding: the padded input is n + 2p long."),
+        (lambda n, k, p, s: n + 2 * p - k + 1,
+         "You left out the stride: the window moves s pixels at a time, so divide the "
+         "distance it can travel, n + 2p - k, by s."),
+        (lambda n, k, p, s: -(-n // s),
+         "That is ceil(n / s), the size TensorFlow's padding='same' gives; it depends on "
+         "p and k in general."),
+        (lambda n, k, p, s: (n + 2 * p - k + 1) // s,
+         "Divide only the distance the window travels, n + 2p - k, by s, then add 1 for the "
+         "first window."),
+    ]
+    return _diagnose(numbers, cases, expected, slips, name, _show_sizes)
+
+
+# ---------------------------------------------------------------------------------------
+# Exercise 2: a kernel that moves the image one pixel to the right
+# ---------------------------------------------------------------------------------------
+
+def _shift_test_image() -> np.ndarray:
+    return np.random.default_rng(1).uniform(0.1, 1.0, size=(6, 7))
+
+
+def _shifted(image: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """``image`` moved down by ``rows`` and right by ``cols`` (|shift| <= 1), zeros enter."""
+    padded = np.pad(image, 1)
+    height, width = image.shape
+    return padded[1 - rows:1 - rows + height, 1 - cols:1 - cols + width]
+
+
+_DIRECTIONS = {(-1, 0): "up", (1, 0): "down", (0, -1): "to the left", (0, 1): "to the right",
+               (-1, -1): "up and to the left", (-1, 1): "up and to the right",
+               (1, -1): "down and to the left", (1, 1): "down and to the right"}
+
+
+def check_shift_kernel(kernel: Any) -> CheckResult:
+    """Check a 3x3 kernel that moves an image one pixel to the right.
+
+    Parameters
+    ----------
+    kernel
+        A ``(3, 3)`` array (or ``(3, 3, 1, 1)``, as ``conv2d`` takes it) such that
+        ``conv2d(image, kernel, padding="same")`` moves ``image`` one pixel to the right:
+        ``output[i, j] = image[i, j - 1]``, with zeros in the first column.
+    """
+    if kernel is Ellipsis:
+        return not_attempted("kernel")
+    if kernel is None:
+        return failed("kernel is None: write a 3x3 array, for example "
+                      "`np.array([[0, 0, 0], [0, 1, 0], [0, 0, 0]])` (which leaves the image "
+                      "as it is), and change it.")
+    array = _as_array(kernel)
+    if array is None:
+        return failed(f"kernel should be a 3x3 array of numbers, got {describe(kernel)}.")
+    if array.shape not in ((3, 3), (3, 3, 1, 1)):
+        return failed(f"kernel has shape {array.shape}; expected a 3x3 kernel, shape (3, 3) "
+                      "(or (3, 3, 1, 1) for one input and one output channel).")
+    if not np.all(np.isfinite(array)):
+        return failed("kernel contains NaN or infinity.")
+    array = array.reshape(3, 3)
+    image = _shift_test_image()
+    output = conv2d(image[:, :, None], array[:, :, None, None], padding="same")[:, :, 0]
+    if _same(output, _shifted(image, 0, 1)):
+        return passed("output[i, j] = 1 * image[i, j - 1]: the single 1 at kernel[1, 0] copies "
+                      "the pixel on the left. conv2d does not flip the kernel; a true "
+                      "convolution would, and the same kernel would move the image left.")
+    if _same(output, image):
+        return failed("your kernel leaves the image where it is: the weight at the center, "
+                      "kernel[1, 1], copies each pixel onto itself.")
+    for (rows, cols), direction in _DIRECTIONS.items():
+        if _same(output, _shifted(image, rows, cols)):
+            hint = f"your kernel moves the image {direction}."
+            if (rows, cols) == (0, -1):
+                hint += (" conv2d does not flip the kernel (it cross-correlates): "
+                         "output[i, j] = sum of kernel[a, b] * image[i + a - 1, j + b - 1], so "
+                         "kernel[1, 2] copies the pixel on the *right* of each position. (A "
+                         "true, flipped convolution would move the image right with this kernel.)")
+            elif rows != 0:
+                hint += " The first axis of the kernel is rows (up and down), the second columns."
+            return failed(hint)
+        scale = output[2, 3] / image[2 - rows, 3 - cols]
+        if abs(scale) > 1e-6 and _same(output, scale * _shifted(image, rows, cols)):
+            return failed(f"your kernel moves the image {direction} but also multiplies its "
+                          f"brightness by {scale:.3g}: to copy a pixel, its weight must be 1 and "
+                          "every other weight 0.")
+    return failed("conv2d(image, kernel, padding='same') with your kernel does not move the "
+                  "test image: each output pixel is a mix of several input pixels. Moving an "
+                  "image copies one neighbor, so the kernel needs a single 1 and eight 0s.")
+
+
+# ---------------------------------------------------------------------------------------
+# Exercise 3: the receptive field of a stack of layers
+# ---------------------------------------------------------------------------------------
+
+#: Stacks of ``(kernel_size, stride)`` layers, first layer first.
+COURSE_MODEL_LAYERS: tuple[tuple[int, int], ...] = (
+    (3, 1), (3, 1), (2, 2), (3, 1), (3, 1), (2, 2), (3, 1),  # conv1 ... conv5
+)
+RECEPTIVE_FIELD_CASES: tuple[tuple[tuple[int, int], ...], ...] = (
+    ((3, 1),),
+    ((3, 1), (3, 1)),
+    ((3, 1), (3, 1), (3, 1)),
+    ((5, 1), (3, 1)),
+    ((3, 1), (2, 2), (3, 1)),
+    COURSE_MODEL_LAYERS,
+    ((7, 2), (3, 2), (3, 1)),
+    ((3, 2), (3, 2), (3, 2), (3, 2)),
+)
+
+
+def _receptive_field(layers: Sequence[tuple[int, int]]) -> int:
+    size, jump = 1, 1  # jump: distance in input pixels between two neighbors of this layer
+    for kernel_size, stride in layers:
+        size += (kernel_size - 1) * jump
+        jump *= stride
+    return size
+
+
+def _receptive_field_own_stride(layers: Sequence[tuple[int, int]]) -> int:
+    size, jump = 1, 1
+    for kernel_size, stride in layers:
+        jump *= stride
+        size += (kernel_size - 1) * jump
+    return size
+
+
+def _show_layers(args: tuple) -> str:
+    return repr(list(args[0]))
+
+
+def check_receptive_field(receptive_field: Callable) -> CheckResult:
+    """Check ``receptive_field(layers)``: the receptive field of a stack of layers.
+
+    Parameters
+    ----------
+    receptive_field
+        A function of a list of ``(kernel_size, stride)`` pairs, one per layer, first
+        layer first, that returns the side of the square of input pixels one output pixel
+        of the last layer depends on (an int).
+    """
+    if receptive_field is Ellipsis:
+        return not_attempted("receptive_field")
+    name = "receptive_field"
+    # A fresh list for every call, so that a function that modifies it changes nothing here.
+    numbers, failure = _run_cases(receptive_field, name,
+                                  [(list(layers),) for layers in RECEPTIVE_FIELD_CASES],
+                                  _show_layers)
+    if failure is not None:
+        return failure
+    cases = [(list(layers),) for layers in RECEPTIVE_FIELD_CASES]
+    expected = [_receptive_field(*args) for args in cases]
+    if numbers == expected:
+        return passed(f"{name} is right on {len(cases)} stacks. The course model's conv5 sees "
+                      f"{_receptive_field(COURSE_MODEL_LAYERS)}x"
+                      f"{_receptive_field(COURSE_MODEL_LAYERS)} pixels of its 28x28 input.")
+    slips = [
+        (lambda layers: 1 + sum(k - 1 for k, _ in layers),
+         "You left out the strides: after a layer with stride 2, neighboring pixels are 2 "
+         "input pixels apart, so each later layer's k - 1 extra pixels count double."),
+        (_receptive_field_own_stride,
+         "A layer's own stride does not widen its window; it only spaces out the layers "
+         "after it. Multiply k - 1 by the product of the strides of the layers *before* it."),
+        (lambda layers: _receptive_field(layers[::-1]),
+         "The layers are listed from the input up: the strides of the first layers spread "
+         "out the windows of the later ones, not the other way round."),
+        (lambda layers: sum(k for k, _ in layers),
+         "Two stacked windows overlap: each layer adds k - 1 pixels, not k, to the 1 pixel "
+         "you start from."),
+        (lambda layers: math.prod(k for k, _ in layers),
+         "Receptive fields grow by addition (k - 1 more pixels per layer), not "
+         "multiplication."),
+    ]
+    return _diagnose(numbers, cases, expected, slips, name, _show_layers)
+
+
+# ---------------------------------------------------------------------------------------
+# Exercise 4: predict the gradient of one output pixel
+# ---------------------------------------------------------------------------------------
+
+#: The exercise's kernel, a 4x4 input, padding 'same', stride 1.
+GRADIENT_KERNEL = np.arange(1.0, 10.0).reshape(3, 3)
+GRADIENT_INPUT_SIZE = 4
+GRADIENT_PIXEL = (0, 1)
+
+
+def _pixel_gradient(pixel: tuple[int, int], kernel: np.ndarray = GRADIENT_KERNEL,
+                    size: int = GRADIENT_INPUT_SIZE) -> np.ndarray:
+    """d output[pixel] / d input for a 'same' correlation: the kernel placed on the window."""
+    padded = np.zeros((size + 2, size + 2))
+    row, col = pixel
+    padded[row:row + 3, col:col + 3] = kernel
+    return padded[1:-1, 1:-1]
+
+
+def check_pixel_gradient(answer: Any) -> CheckResult:
+    """Check the gradient of output pixel ``(0, 1)`` with respect to the 4x4 input.
+
+    The convolution is ``conv2d(x, kernel, padding="same")`` with the 3x3 kernel
+    ``[[1, 2, 3], [4, 5, 6], [7, 8, 9]]``, one input and one output channel, stride 1.
+
+    Parameters
+    ----------
+    answer
+        A ``(4, 4)`` array (or ``(1, 4, 4, 1)``, as ``tape.gradient`` returns it): the
+        derivative of ``output[0, 1]`` with respect to every input pixel.
+    """
+    if answer is Ellipsis:
+        return not_attempted("answer")
+    if answer is None:
+        return failed("answer is None: write the 4x4 array of derivatives, for example with "
+                      "np.array([[...], [...], [...], [...]]).")
+    array = _as_array(answer)
+    if array is None:
+        return failed(f"answer should be a 4x4 array of numbers, got {describe(answer)}.")
+    if array.shape != (4, 4) and array.size == 16:
+        array = array.reshape(4, 4)  # for example (1, 4, 4, 1), straight from tape.gradient
+    expected = _pixel_gradient(GRADIENT_PIXEL)
+    if _same(array, expected):
+        return passed("output[0, 1] = 4 x[0, 0] + 5 x[0, 1] + 6 x[0, 2] + 7 x[1, 0] + "
+                      "8 x[1, 1] + 9 x[1, 2] (the kernel's top row meets the zero padding), so "
+                      "its gradient is the kernel itself, not flipped, laid on the receptive "
+                      "field and cut off at the border.")
+    all_outputs = conv2d(np.pad(np.ones((4, 4, 1)), ((1, 1), (1, 1), (0, 0))),
+                         GRADIENT_KERNEL[::-1, ::-1, None, None])[:, :, 0]
+    wrong_answers = [
+        (_pixel_gradient(GRADIENT_PIXEL, GRADIENT_KERNEL[::-1, ::-1]),
+         "this is the kernel flipped, as a true convolution would use it. conv2d "
+         "cross-correlates: output[0, 1] = sum of kernel[a, b] * x[a - 1, b], so the weight "
+         "on x[r, c] is kernel[r + 1, c], unflipped."),
+        (_pixel_gradient(GRADIENT_PIXEL, np.ones((3, 3))),
+         "the nonzero places are right (the receptive field of output[0, 1]), but each pixel "
+         "is multiplied by a kernel weight: that weight is its derivative."),
+        (np.pad(GRADIENT_KERNEL[:2], ((0, 2), (0, 1))),
+         "the window is in the right place, but with padding 'same' the window of output "
+         "[0, 1] starts one row above the image, in the zero padding: the image's row 0 "
+         "meets the kernel's middle row, [4, 5, 6]."),
+        (np.pad(GRADIENT_KERNEL, ((0, 1), (1, 0))),
+         "this is the window of output[0, 1] with padding 'valid'. With 'same' the window is "
+         "centered on input pixel (0, 1), so it reaches one row above the image."),
+        (_pixel_gradient(GRADIENT_PIXEL[::-1]),
+         "this is the gradient of output[1, 0]: the pixel is (row 0, column 1)."),
+        (all_outputs,
+         "this is the gradient of the sum of all 16 outputs (an upstream gradient of ones); "
+         "the exercise asks for one output pixel, (0, 1)."),
+    ]
+    for wrong, hint in wrong_answers:
+        if _same(array, wrong):
+            return failed(hint)
+    problem = compare_arrays(array, expected, "answer")
+    return failed(problem or "answer does not match.")
