@@ -23,7 +23,7 @@ unit:
 	$(BIN)/python -m pytest tests -q
 
 notebooks:
-	$(BIN)/python -m pytest -q --nbval notebooks --sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+	$(BIN)/python -m pytest -q --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
 book-check: book
 	$(BIN)/python -m pytest -q tests/book_check.py

@@ -17,7 +17,7 @@ def assert_not_yet(result, *fragments):
     """The check failed, with a message (no exception) that mentions every fragment."""
     assert isinstance(result, helpers.exercises.CheckResult)
     assert not result
-    text = repr(result)
+    text = " ".join(repr(result).split())  # the message is wrapped for display
     assert text.startswith("Not yet: ")
     for fragment in fragments:
         assert fragment in text, text

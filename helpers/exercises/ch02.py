@@ -1,3 +1,342 @@
-"""Self-checks for chapter 02 (notebooks/02_pooling_and_activations.ipynb)."""
+"""Self-checks for chapter 02 (notebooks/02_pooling_and_activations.ipynb).
 
-__all__: list[str] = []
+Each check takes the learner's answer (an array, or a function) and returns a
+:class:`~helpers.exercises._common.CheckResult`: ``Correct! ...``, or ``Not yet: ...`` with
+what is off. A check never raises, whatever it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from helpers.exercises._common import (
+    CheckResult,
+    call_safely,
+    compare_arrays,
+    failed,
+    not_attempted,
+    passed,
+)
+
+__all__ = [
+    "check_conv5_shape",
+    "check_conv_params",
+    "check_max_pool",
+    "check_relu_average_pool",
+]
+
+#: The pre-activation feature map of the exercise "ReLU, then average pooling, by hand".
+RELU_POOL_INPUT = np.array(
+    [[2.0, -4.0, 1.0, 3.0],
+     [-2.0, 0.0, -1.0, 5.0],
+     [6.0, -6.0, -3.0, -1.0],
+     [1.0, -3.0, 2.0, -2.0]],
+)
+
+
+def _windows(x: np.ndarray, size: int, stride: int) -> np.ndarray:
+    """Every ``size`` x ``size`` window of a 2-D array (no padding): (out_h, out_w, size, size)."""
+    x = np.asarray(x, dtype=np.float64)
+    out_h = (x.shape[0] - size) // stride + 1
+    out_w = (x.shape[1] - size) // stride + 1
+    rows = np.arange(out_h)[:, None] * stride + np.arange(size)  # (out_h, size)
+    cols = np.arange(out_w)[:, None] * stride + np.arange(size)  # (out_w, size)
+    return x[rows[:, None, :, None], cols[None, :, None, :]]
+
+
+def _pool(x: np.ndarray, size: int, stride: int, reduce: Callable = np.max) -> np.ndarray:
+    """The reference pooling of a 2-D array (``padding="valid"``)."""
+    return reduce(_windows(x, size, stride), axis=(2, 3))
+
+
+def _same(got: Any, expected: np.ndarray) -> bool:
+    """Whether ``got`` is an array of the expected shape and values (never raises)."""
+    if got is None or got is Ellipsis:
+        return False
+    try:
+        got = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return got.shape == expected.shape and bool(np.allclose(got, expected, atol=1e-4))
+
+
+def _returned_none(call: str) -> CheckResult:
+    return failed(f"{call} returned None: replace the `...` placeholder with your code, and "
+                  "make sure the function ends with `return`.")
+
+
+# ---------------------------------------------------------------------------------------
+# Exercise 1: ReLU, then 2x2 average pooling, by hand
+# ---------------------------------------------------------------------------------------
+
+def check_relu_average_pool(answer: Any) -> CheckResult:
+    """Check ReLU followed by 2x2 average pooling (stride 2) of the exercise's 4x4 map.
+
+    Parameters
+    ----------
+    answer
+        A 2x2 array (or nested list) of numbers.
+    """
+    if answer is Ellipsis:
+        return not_attempted("answer")
+    x = RELU_POOL_INPUT
+    expected = _pool(np.maximum(x, 0), 2, 2, np.mean)
+    if _same(answer, expected):
+        return passed("ReLU first sets the negative values to 0, then each 2x2 window is "
+                      "averaged over all 4 of its values.")
+    windows = _windows(x, 2, 2)
+    positive_sums = np.where(windows > 0, windows, 0).sum(axis=(2, 3))
+    positive_counts = np.maximum((windows > 0).sum(axis=(2, 3)), 1)
+    wrong_answers = [
+        (_pool(x, 2, 2, np.mean),
+         "these are the means of the raw values: you forgot ReLU's zero. Set the negative "
+         "values to 0 first, then average."),
+        (np.maximum(_pool(x, 2, 2, np.mean), 0),
+         "you applied ReLU after the pooling. With average pooling the order matters: ReLU "
+         "comes first, so negative values count as 0 in each mean."),
+        (_pool(x, 2, 2, np.max),
+         "these are the maxima of the windows (max pooling); this exercise asks for means."),
+        (positive_sums / positive_counts,
+         "you averaged over the positive values only. The zeros that ReLU leaves count too: "
+         "divide each window's sum by 4."),
+        (_pool(np.abs(x), 2, 2, np.mean),
+         "ReLU sets negative values to 0; it does not flip their sign (that is `abs`)."),
+        (np.maximum(x, 0),
+         "this is the ReLU output; now average it over each 2x2 window (stride 2)."),
+    ]
+    for wrong, hint in wrong_answers:
+        if _same(answer, wrong):
+            return failed(hint)
+    problem = compare_arrays(answer, expected, "answer")
+    return failed(problem or "answer does not match.")
+
+
+# ---------------------------------------------------------------------------------------
+# Exercise 2: max pooling with any window size and stride
+# ---------------------------------------------------------------------------------------
+
+def _max_pool_cases() -> list[tuple[np.ndarray, int, int]]:
+    rng = np.random.default_rng(2)
+    return [
+        (rng.normal(size=(4, 4)).round(2), 2, 2),           # the usual: 2x2, stride 2
+        (rng.normal(size=(5, 5)).round(2), 3, 2),           # overlapping windows
+        (rng.normal(size=(6, 7)).round(2), 2, 1),           # stride 1
+        (rng.normal(size=(9, 8)).round(2), 3, 3),           # a leftover column is dropped
+        (-rng.uniform(1, 2, size=(7, 7)).round(2), 3, 2),   # all negative
+    ]
+
+
+def check_max_pool(max_pool: Callable) -> CheckResult:
+    """Check ``max_pool(x, size, stride)`` on 2-D arrays against the reference.
+
+    Parameters
+    ----------
+    max_pool
+        A function of a 2-D array ``x``, a window side ``size`` and a ``stride`` (ints) that
+        returns the max-pooled 2-D array, without padding (Keras' ``padding="valid"``).
+    """
+    if max_pool is Ellipsis:
+        return not_attempted("max_pool")
+    cases = _max_pool_cases()
+    for x, size, stride in cases:
+        expected = _pool(x, size, stride, np.max)
+        call = f"max_pool(x, size={size}, stride={stride}) with x of shape {x.shape}"
+        got, error = call_safely(max_pool, x.copy(), size, stride, name="max_pool")
+        if error:
+            return failed(error)
+        if got is None:
+            return _returned_none(call)
+        if _same(got, expected):
+            continue
+        try:
+            got_shape = np.shape(got)
+        except (TypeError, ValueError):
+            got_shape = None
+        if got_shape != expected.shape:
+            formula = ", ".join(f"floor(({n} - {size}) / {stride}) + 1 = {m}"
+                                for n, m in zip(x.shape, expected.shape, strict=True))
+            hint = ""
+            if got_shape == _pool(x, size, size).shape:
+                hint = " It looks as if the window moves by `size` instead of `stride`."
+            elif got_shape == _pool(x, stride, stride).shape:
+                hint = " It looks as if the windows are `stride` wide instead of `size`."
+            elif got_shape == tuple(-(-(n - size) // stride) + 1 for n in x.shape):
+                hint = (" It looks as if you rounded up: a window that does not fit entirely "
+                        "inside the input is dropped (no padding).")
+            elif got_shape is not None and np.squeeze(got).shape == expected.shape:
+                hint = " The same values with extra axes of size 1? Return a 2-D array."
+            return failed(f"{call} returned shape {got_shape}, expected {expected.shape} "
+                          f"({formula}).{hint}")
+        wrong_answers = [
+            (_pool(x, size, stride, np.min), "took the minimum of each window instead of "
+                                             "the maximum."),
+            (_pool(x, size, stride, np.mean), "took the mean of each window (average pooling) "
+                                              "instead of the maximum."),
+            (_pool(np.maximum(x, 0), size, stride, np.max),
+             "clipped negative values at 0 (a ReLU): a window whose values are all negative "
+             "has a negative maximum."),
+            (_pool(x, size, size, np.max), "moved the window by `size` instead of `stride`."),
+            (_pool(x, stride, stride, np.max), "used windows `stride` wide instead of `size`."),
+        ]
+        for wrong, hint in wrong_answers:
+            if _same(got, wrong):
+                return failed(f"{call}: your function {hint}")
+        return failed(f"{call}: {compare_arrays(got, expected, 'the output')}")
+    return passed(f"max_pool agrees with the reference on {len(cases)} inputs, including "
+                  "overlapping windows (size 3, stride 2), stride 1 and sizes that leave a "
+                  "remainder.")
+
+
+# ---------------------------------------------------------------------------------------
+# Exercise 3: the parameters of a convolution layer
+# ---------------------------------------------------------------------------------------
+
+#: ``(kernel_size, in_channels, filters, use_bias)`` of the layers the check tries.
+CONV_PARAMS_CASES: tuple[tuple[Any, int, int, bool], ...] = (
+    (3, 1, 32, True),         # conv1 of the course model
+    (3, 32, 64, True),        # conv3
+    (5, 3, 16, True),         # a first layer on RGB images
+    ((3, 5), 8, 4, True),     # a rectangular kernel
+    (1, 64, 10, True),        # a 1x1 convolution
+    (3, 16, 32, False),       # no bias (as before batch normalization)
+)
+
+
+def _kernel_hw(kernel_size: Any) -> tuple[int, int]:
+    return (kernel_size, kernel_size) if np.isscalar(kernel_size) else tuple(kernel_size)
+
+
+def check_conv_params(conv_params: Callable) -> CheckResult:
+    """Check ``conv_params(kernel_size, in_channels, filters, use_bias=True)``.
+
+    Parameters
+    ----------
+    conv_params
+        A function returning the number of trainable parameters of a ``Conv2D`` layer;
+        ``kernel_size`` is an int (a square kernel) or a pair ``(k_h, k_w)``.
+    """
+    if conv_params is Ellipsis:
+        return not_attempted("conv_params")
+    for kernel_size, in_channels, filters, use_bias in CONV_PARAMS_CASES:
+        call = f"conv_params({kernel_size!r}, {in_channels}, {filters}, use_bias={use_bias})"
+        got, error = call_safely(conv_params, kernel_size, in_channels, filters, use_bias,
+                                 name="conv_params")
+        if error:
+            return failed(error)
+        if got is None:
+            return _returned_none(call)
+        try:
+            if isinstance(got, str | bytes | bool):
+                raise TypeError
+            value = float(got)
+        except (TypeError, ValueError):
+            return failed(f"{call} returned a {type(got).__name__}, expected a number.")
+        k_h, k_w = _kernel_hw(kernel_size)
+        weights = k_h * k_w * in_channels * filters
+        expected = weights + (filters if use_bias else 0)
+        if value == expected:
+            continue
+        bias = filters if use_bias else 0
+        # Typical slips, as (what they give, why), tried in this order; the first match wins.
+        slips = [
+            (weights, use_bias, "you left out the biases: one per filter."),
+            (weights + filters, not use_bias, "with use_bias=False the layer has no biases."),
+            (k_h * k_w * filters + bias, True, "each filter has a k_h x k_w kernel for every "
+                                               "input channel: multiply by in_channels."),
+            (weights + in_channels * filters, use_bias, "there is one bias per filter, not one "
+                                                        "per (input channel, filter) pair."),
+            (weights + in_channels, use_bias, "there is one bias per filter (output channel), "
+                                              "not one per input channel."),
+            (k_h * in_channels * filters + bias, True, "a kernel has k_h * k_w weights per "
+                                                       "input channel."),
+            (k_h * k_h * in_channels * filters + bias, k_h != k_w,
+             "a kernel of size (k_h, k_w) has k_h * k_w weights per input channel, "
+             "not k_h * k_h."),
+        ]
+        hint = next((why for wrong, applies, why in slips
+                     if applies and wrong == value and wrong != expected), "")
+        return failed(f"{call} returned {got!r}, expected {expected}. {hint}".strip())
+    return passed(f"conv_params is right on {len(CONV_PARAMS_CASES)} layers: square and "
+                  "rectangular kernels, 1x1 convolutions, with and without biases.")
+
+
+# ---------------------------------------------------------------------------------------
+# Exercise 4: the shape of conv5's output, for any input size
+# ---------------------------------------------------------------------------------------
+
+CONV5_SIZES = (28, 56, 30, 17, 9, 100)
+
+
+def _conv5_shape(size: int) -> tuple[int, int, int]:
+    side = size // 2 // 2  # 'same' convolutions keep the size; each 2x2 'valid' pool floors
+    return side, side, 128
+
+
+def _ceil_half(n: int) -> int:
+    return -(-n // 2)
+
+
+def _valid_conv5_side(size: int) -> int:
+    side = size - 2 - 2            # conv1, conv2 without padding
+    side = side // 2 - 2 - 2       # pool1, conv3, conv4
+    return side // 2 - 2           # pool2, conv5
+
+
+def check_conv5_shape(conv5_shape: Callable) -> CheckResult:
+    """Check ``conv5_shape(size)``: conv5's output shape for a ``size`` x ``size`` x 1 image.
+
+    Parameters
+    ----------
+    conv5_shape
+        A function of the side ``size`` (int) of a square gray input image that returns the
+        shape ``(height, width, channels)`` of the course model's ``conv5`` output, without
+        the batch axis.
+    """
+    if conv5_shape is Ellipsis:
+        return not_attempted("conv5_shape")
+    for size in CONV5_SIZES:
+        expected = _conv5_shape(size)
+        call = f"conv5_shape({size})"
+        got, error = call_safely(conv5_shape, size, name="conv5_shape")
+        if error:
+            return failed(error)
+        if got is None:
+            return _returned_none(call)
+        try:
+            if isinstance(got, str | bytes):
+                raise TypeError
+            values = tuple(float(v) for v in got)
+        except (TypeError, ValueError):
+            return failed(f"{call} returned {got!r}; expected a tuple of 3 ints "
+                          "(height, width, channels).")
+        if values == expected:
+            continue
+        if len(values) == 4 and values[1:] == expected:
+            return failed(f"{call} returned {got!r}: leave out the batch axis and give "
+                          "(height, width, channels).")
+        if len(values) != 3:
+            return failed(f"{call} returned {len(values)} values, expected 3: "
+                          "(height, width, channels).")
+        side = values[0]
+        hint = ""
+        if side != values[1]:
+            hint = "the input is square and every layer treats height and width alike."
+        elif values[2] != 128:
+            hint = "conv5 has 128 filters, so its output has 128 channels."
+        elif side == _valid_conv5_side(size):
+            hint = ("the course model's convolutions use padding='same': they keep the height "
+                    "and width; only the two poolings shrink them.")
+        elif side == _ceil_half(_ceil_half(size)):
+            hint = ("you rounded up. MaxPooling2D(2) has no padding: an odd row or column "
+                    "left over is dropped, so each pooling gives floor(n / 2).")
+        elif side in (size, size // 2):
+            hint = "the map goes through two 2x2 max poolings (pool1 and pool2) before conv5."
+        elif side == size // 8:
+            hint = "there are two poolings before conv5, not three."
+        return failed(f"{call} returned {got!r}, expected {expected}. {hint}".strip())
+    return passed(f"conv5_shape is right for inputs of side {', '.join(map(str, CONV5_SIZES))}: "
+                  "only the height and width change, and global average pooling turns every "
+                  "one of these maps into the same 128 numbers.")
