@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import warnings
 
 # TensorFlow reads these once, when it is first imported, so they are set on
@@ -38,9 +37,8 @@ def setup(seed: int = DEFAULT_SEED, deterministic: bool = True) -> None:
     import numpy as np
     import tensorflow as tf
 
-    random.seed(seed)
-    np.random.seed(seed)
-    tf.keras.utils.set_random_seed(seed)  # Python, NumPy and TF together, Keras' way
+    # Python's `random`, NumPy's global generator and TensorFlow's, all in one call.
+    tf.keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     tf.get_logger().setLevel(logging.ERROR)

@@ -1,8 +1,9 @@
 """Self-checks for the exercises at the end of each chapter.
 
 Call one with your answer; it says ``Correct!`` or explains what is off. For example,
-``helpers.exercises.check_conv_output_size(conv_output_size)`` in chapter 01. A check runs your code only
-inside the call you make, and turns any error your code raises into one readable sentence.
+``helpers.exercises.check_conv_output_size(conv_output_size)`` in chapter 01. A check runs
+your code only inside the call you make, and turns any error your code raises into one
+readable sentence.
 
 Each chapter keeps its checks in its own module (``ch01``, ``ch02``, ...), listed in that
 module's ``__all__``; every one of them is reachable from here by name.
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from helpers.exercises._common import CheckResult
+from helpers.exercises._common import CheckResult as CheckResult
 
 CHAPTER_MODULES = ("ch01", "ch02")
 
