@@ -17,7 +17,7 @@ book: setup
 test: setup lint unit notebooks book-check
 
 lint:
-	$(BIN)/ruff check helpers tests benchmarks notebooks
+	$(BIN)/ruff check .
 
 unit:
 	$(BIN)/python -m pytest tests -q
