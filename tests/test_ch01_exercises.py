@@ -5,36 +5,16 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
+from checking import assert_checks_listed, assert_correct, assert_not_yet
 
-import helpers.exercises
 from helpers.conv import conv2d
 from helpers.exercises import ch01
 
 KERNEL_1_TO_9 = np.arange(1.0, 10.0).reshape(3, 3)
 
 
-def assert_not_yet(result, *fragments):
-    """The check failed, with a message (no exception) that mentions every fragment."""
-    assert isinstance(result, helpers.exercises.CheckResult)
-    assert not result
-    text = " ".join(repr(result).split())  # the message is wrapped for display
-    assert text.startswith("Not yet: ")
-    for fragment in fragments:
-        assert fragment in text, text
-
-
-def assert_correct(result):
-    assert isinstance(result, helpers.exercises.CheckResult)
-    assert result, repr(result)
-    assert repr(result).startswith("Correct! ")
-
-
 def test_checks_are_listed_and_reachable_from_the_package():
-    assert ch01.__all__ == sorted(ch01.__all__)
-    for name in ch01.__all__:
-        assert name.startswith("check_")
-        assert getattr(helpers.exercises, name) is getattr(ch01, name)
-        assert name in dir(helpers.exercises)
+    assert_checks_listed(ch01)
 
 
 @pytest.mark.parametrize("name", ch01.__all__)

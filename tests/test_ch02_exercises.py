@@ -4,35 +4,16 @@ import math
 
 import numpy as np
 import pytest
+from checking import assert_checks_listed, assert_correct, assert_not_yet
 
-import helpers.exercises
 from helpers.exercises import ch02
 
 RELU_POOL_INPUT = np.array([[2, -4, 1, 3], [-2, 0, -1, 5], [6, -6, -3, -1], [1, -3, 2, -2]],
                            dtype=float)
 
 
-def assert_not_yet(result, *fragments):
-    """The check failed, with a message (no exception) that mentions every fragment."""
-    assert isinstance(result, helpers.exercises.CheckResult)
-    assert not result
-    text = " ".join(repr(result).split())  # the repr is wrapped to fit a notebook's width
-    assert text.startswith("Not yet: ")
-    for fragment in fragments:
-        assert fragment in text, text
-
-
-def assert_correct(result):
-    assert result, repr(result)
-    assert repr(result).startswith("Correct! ")
-
-
 def test_checks_are_listed_and_reachable_from_the_package():
-    assert ch02.__all__ == sorted(ch02.__all__)
-    for name in ch02.__all__:
-        assert name.startswith("check_")
-        assert getattr(helpers.exercises, name) is getattr(ch02, name)
-        assert name in dir(helpers.exercises)
+    assert_checks_listed(ch02)
 
 
 @pytest.mark.parametrize("name", ch02.__all__)
