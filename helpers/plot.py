@@ -1,7 +1,10 @@
 """Pictures: image grids with titles and heatmaps laid over images.
 
 ``show_images`` is introduced in chapter 01 (``notebooks/01_convolution.ipynb``);
-``overlay`` in the chapters on class activation maps.
+``show_feature_maps`` in chapter 03 (``notebooks/03_feature_maps.ipynb``); ``show_filters`` in
+chapter 04 (``notebooks/04_filter_visualization.ipynb``); ``show_attributions`` in chapter 05
+(``notebooks/05_saliency.ipynb``); ``overlay`` and ``show_overlays`` in chapter 06
+(``notebooks/06_class_activation_maps.ipynb``).
 """
 
 from __future__ import annotations
@@ -83,7 +86,7 @@ def show_images(
 
 
 def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5,
-            cmap: str = "jet") -> np.ndarray:
+            cmap: str = "jet", vmax: float | None = None) -> np.ndarray:
     """Lay a heatmap over an image, as an RGB array ready for ``plt.imshow``.
 
     Parameters
@@ -92,11 +95,14 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5,
         ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)`` with values in [0, 1].
     heatmap
         ``(H, W)``, non-negative; it is scaled to [0, 1] by its maximum for display
-        (an all-zero heatmap leaves the image as it is).
+        (an all-zero heatmap gives the colormap's lowest color).
     alpha
         Weight of the heatmap's colors, between 0 (image only) and 1 (heatmap only).
     cmap
         A matplotlib colormap name.
+    vmax
+        The heatmap value shown as the top color; ``None``: the heatmap's own maximum.
+        Give the same ``vmax`` to several heatmaps to compare them on one scale.
 
     Returns
     -------
@@ -109,9 +115,286 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5,
         raise ValueError(f"heatmap shape {heatmap.shape} does not match image {image.shape[:2]}")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    if not np.isfinite(heatmap).all():
+        raise ValueError("heatmap contains NaN or infinite values")
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=-1)
-    peak = float(heatmap.max())
-    scaled = heatmap / peak if peak > 0 else np.zeros_like(heatmap)
+    peak = float(heatmap.max()) if vmax is None else float(vmax)
+    scaled = np.clip(heatmap / peak, 0.0, 1.0) if peak > 0 else np.zeros_like(heatmap)
     colors = plt.get_cmap(cmap)(scaled)[..., :3].astype(np.float32)
     return np.clip((1 - alpha) * image + alpha * colors, 0.0, 1.0).astype(np.float32)
+
+
+def _grid(count: int, ncols: int | None, size: float, extra_width: float = 0.0,
+          suptitle: str | None = None, max_cols: int = 8):
+    ncols = min(count, max_cols) if ncols is None else ncols
+    if ncols < 1:
+        raise ValueError(f"ncols must be positive, got {ncols}")
+    nrows = -(-count // ncols)
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False,
+                             figsize=(size * ncols + extra_width,
+                                      size * nrows + (0.3 if suptitle else 0)))
+    for ax in axes.flat:
+        ax.axis("off")
+    return fig, axes
+
+
+def _check_titles(titles, count):
+    if titles is not None and len(titles) != count:
+        raise ValueError(f"got {len(titles)} titles for {count} panels")
+
+
+def _finish(fig, suptitle, colorbar_of=None, axes=None, label=None):
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    if colorbar_of is not None:
+        bar = fig.colorbar(colorbar_of, ax=list(np.ravel(axes)), fraction=0.03, pad=0.02)
+        if label:
+            bar.set_label(label)
+    return fig
+
+
+def show_overlays(
+    images: np.ndarray | Sequence[np.ndarray],
+    heatmaps: np.ndarray | Sequence[np.ndarray],
+    titles: Sequence[str] | None = None,
+    *,
+    ncols: int | None = None,
+    alpha: float = 0.5,
+    cmap: str = "jet",
+    shared_scale: bool = False,
+    colorbar: bool = True,
+    size: float = 2.0,
+    suptitle: str | None = None,
+) -> plt.Figure:
+    """Heatmaps laid over their images, in a grid with titles and one shared colorbar.
+
+    Use it for a batch (one heatmap per image) or to compare methods on one image (one
+    image, several heatmaps). Introduced in chapter 06
+    (notebooks/06_class_activation_maps.ipynb).
+
+    Parameters
+    ----------
+    images
+        ``(N, H, W[, C])`` or a sequence of images, one per heatmap; or one image
+        ``(H, W[, C])`` shown under every heatmap. Values in [0, 1].
+    heatmaps
+        ``(N, H, W)`` or a sequence of ``(H, W)`` maps, non-negative (as
+        :mod:`helpers.explain` returns them).
+    titles
+        One title per panel, or ``None``.
+    ncols
+        Panels per row; ``None`` puts up to 8 on a row.
+    alpha, cmap
+        As for :func:`overlay`.
+    shared_scale
+        ``False``: each heatmap is scaled by its own maximum and the colorbar reads
+        "fraction of the map's maximum"; ``True``: all share the largest maximum and the
+        colorbar shows heatmap values, so panels can be compared.
+    colorbar
+        Draw the shared colorbar.
+    size
+        Width and height of each panel, in inches.
+    suptitle
+        A title over the whole grid.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    heatmaps = [np.asarray(h, dtype=np.float32) for h in heatmaps]
+    if not heatmaps:
+        raise ValueError("expected at least one heatmap, got none")
+    if any(h.ndim != 2 for h in heatmaps):
+        raise ValueError(f"expected heatmaps (N, H, W) or a sequence of (H, W), got shapes "
+                         f"{[h.shape for h in heatmaps]}")
+    array = None if isinstance(images, (list, tuple)) else np.asarray(images)
+    one_image = array is not None and array.shape[:2] == heatmaps[0].shape and (
+        array.ndim == 2 or (array.ndim == 3 and array.shape[-1] in (1, 3)))
+    images = [array] * len(heatmaps) if one_image else list(images)
+    if len(images) != len(heatmaps):
+        raise ValueError(f"got {len(images)} images for {len(heatmaps)} heatmaps")
+    _check_titles(titles, len(heatmaps))
+    vmax = max(float(h.max()) for h in heatmaps) if shared_scale else None
+    fig, axes = _grid(len(heatmaps), ncols, size, extra_width=0.8 if colorbar else 0,
+                      suptitle=suptitle)
+    for index, (image, heatmap) in enumerate(zip(images, heatmaps, strict=True)):
+        ax = axes.flat[index]
+        ax.imshow(overlay(image, heatmap, alpha=alpha, cmap=cmap, vmax=vmax))
+        if titles is not None:
+            ax.set_title(titles[index])
+    mappable = None
+    if colorbar:
+        top = vmax if vmax else 1.0
+        mappable = plt.cm.ScalarMappable(norm=plt.Normalize(0.0, top), cmap=cmap)
+    label = "heatmap value" if shared_scale else "fraction of the map's maximum"
+    return _finish(fig, suptitle, mappable, axes, label)
+
+
+def show_filters(
+    images: np.ndarray,
+    titles: Sequence[str] | None = None,
+    *,
+    ncols: int | None = None,
+    size: float = 1.2,
+    stretch: bool = True,
+    suptitle: str | None = None,
+) -> plt.Figure:
+    """A grid of filter visualizations, as :func:`helpers.explain.maximize_activation`
+    returns them.
+
+    Introduced in chapter 04 (notebooks/04_filter_visualization.ipynb).
+
+    Parameters
+    ----------
+    images
+        ``(F, H, W, C)`` with ``C`` 1 (shown in gray) or 3, values in [0, 1].
+    titles
+        One title per filter (for example ``[f"filter {f}" for f in filters]``), or ``None``.
+    ncols
+        Images per row; ``None`` puts up to 8 on a row.
+    size
+        Width and height of each panel, in inches.
+    stretch
+        Stretch each image's contrast to its 1st-99th percentile (a display choice that
+        makes faint patterns visible); ``False`` shows the values as they are.
+    suptitle
+        A title over the whole grid.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise ValueError(f"expected filter images (F, H, W, 1) or (F, H, W, 3), got "
+                         f"{images.shape}")
+    _check_titles(titles, len(images))
+    fig, axes = _grid(len(images), ncols, size, suptitle=suptitle)
+    for index, image in enumerate(images):
+        if stretch:
+            low, high = np.percentile(image, [1, 99])
+            image = np.clip((image - low) / (high - low), 0, 1) if high > low else image
+        ax = axes.flat[index]
+        ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0,
+                  vmax=1)
+        if titles is not None:
+            ax.set_title(titles[index])
+    return _finish(fig, suptitle)
+
+
+def show_feature_maps(
+    maps: np.ndarray,
+    channels: Sequence[int] | None = None,
+    *,
+    ncols: int | None = None,
+    size: float = 1.2,
+    cmap: str = "viridis",
+    shared_scale: bool = False,
+    suptitle: str | None = None,
+) -> plt.Figure:
+    """The channels of one layer's output for one image, in a grid titled by channel.
+
+    Introduced in chapter 03 (notebooks/03_feature_maps.ipynb).
+
+    Parameters
+    ----------
+    maps
+        ``(h, w, c)``: one image's feature maps, as :func:`helpers.explain.feature_maps`
+        returns them for one image.
+    channels
+        Which channels to show; ``None``: all of them.
+    ncols
+        Panels per row; ``None`` puts up to 8 on a row.
+    size
+        Width and height of each panel, in inches.
+    cmap
+        A matplotlib colormap name.
+    shared_scale
+        One color scale for all channels (with a colorbar), to see which respond most;
+        ``False`` scales each channel to its own range.
+    suptitle
+        A title over the whole grid.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    maps = np.asarray(maps, dtype=np.float32)
+    if maps.ndim != 3:
+        raise ValueError(f"expected one image's feature maps (h, w, channels), got {maps.shape}; "
+                         "for a batch, pick one image: maps[i]")
+    channels = list(range(maps.shape[-1])) if channels is None else list(channels)
+    if not channels:
+        raise ValueError("expected at least one channel, got none")
+    bad = [c for c in channels if not 0 <= c < maps.shape[-1]]
+    if bad:
+        raise ValueError(f"channels {bad} out of range: the maps have {maps.shape[-1]} channels")
+    vmin, vmax = ((float(maps[..., channels].min()), float(maps[..., channels].max()))
+                  if shared_scale else (None, None))
+    fig, axes = _grid(len(channels), ncols, size, extra_width=0.8 if shared_scale else 0,
+                      suptitle=suptitle)
+    shown = None
+    for ax, channel in zip(axes.flat, channels, strict=False):
+        shown = ax.imshow(maps[..., channel], cmap=cmap, vmin=vmin, vmax=vmax)
+        ax.set_title(str(channel), fontsize=8)
+    return _finish(fig, suptitle, shown if shared_scale else None, axes, "activation")
+
+
+def show_attributions(
+    images: np.ndarray,
+    attributions: np.ndarray,
+    titles: Sequence[str] | None = None,
+    *,
+    size: float = 2.0,
+    cmap: str = "RdBu_r",
+    suptitle: str | None = None,
+) -> plt.Figure:
+    """Images above their signed attributions (summed over channels), on one symmetric
+    color scale: red pushes the class score up, blue pushes it down.
+
+    Introduced in chapter 05 (notebooks/05_saliency.ipynb), for
+    :func:`helpers.explain.integrated_gradients`.
+
+    Parameters
+    ----------
+    images
+        ``(N, H, W[, C])``, values in [0, 1].
+    attributions
+        ``(N, H, W, C)`` or ``(N, H, W)``, signed.
+    titles
+        One title per image, or ``None``.
+    size
+        Width and height of each panel, in inches.
+    cmap
+        A diverging matplotlib colormap.
+    suptitle
+        A title over the whole grid.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    images = [_as_displayable(image) for image in images]
+    attributions = np.asarray(attributions, dtype=np.float32)
+    if attributions.ndim == 4:
+        attributions = attributions.sum(axis=-1)
+    if attributions.ndim != 3 or len(attributions) != len(images):
+        raise ValueError(f"expected one attribution map per image, (N, H, W[, C]) with N = "
+                         f"{len(images)}, got {attributions.shape}")
+    _check_titles(titles, len(images))
+    limit = float(np.abs(attributions).max()) or 1.0
+    fig, axes = plt.subplots(2, len(images), squeeze=False,
+                             figsize=(size * len(images) + 0.8,
+                                      2 * size + (0.3 if suptitle else 0)))
+    shown = None
+    for index, (image, attribution) in enumerate(zip(images, attributions, strict=True)):
+        top, bottom = axes[0, index], axes[1, index]
+        top.imshow(image, cmap="gray" if image.ndim == 2 else None)
+        shown = bottom.imshow(attribution, cmap=cmap, vmin=-limit, vmax=limit)
+        top.axis("off")
+        bottom.axis("off")
+        if titles is not None:
+            top.set_title(titles[index])
+    return _finish(fig, suptitle, shown, axes, "attribution")

@@ -1,0 +1,1 @@
+"""Speed of helpers.explain, as ratios against plain baselines and tf-keras-vis."""

@@ -1,0 +1,33 @@
+"""Explanations: what a convnet computes, and which pixels its decision rests on.
+
+One concept per module, each derived in a chapter of the book:
+
+* :mod:`~helpers.explain.feature_maps` - chapter 03, ``feature_maps``
+* :mod:`~helpers.explain.filters` - chapter 04, ``maximize_activation``
+* :mod:`~helpers.explain.gradients` - chapter 05, ``saliency``, ``smoothgrad``,
+  ``integrated_gradients``
+* :mod:`~helpers.explain.cam` - chapter 06, ``cam``, ``grad_cam``, ``grad_cam_plus_plus``,
+  ``score_cam``
+
+Every function takes a Keras model (Sequential or Functional; layers inside a nested model
+are found by their own name) and a float32 batch ``(N, H, W, C)`` or one image
+``(H, W, C)``, and returns float32 NumPy arrays, without a batch axis for one image.
+Scores are logits: a final softmax is looked through, without changing the model.
+"""
+
+from helpers.explain.cam import cam, grad_cam, grad_cam_plus_plus, score_cam
+from helpers.explain.feature_maps import feature_maps
+from helpers.explain.filters import maximize_activation
+from helpers.explain.gradients import integrated_gradients, saliency, smoothgrad
+
+__all__ = [
+    "cam",
+    "feature_maps",
+    "grad_cam",
+    "grad_cam_plus_plus",
+    "integrated_gradients",
+    "maximize_activation",
+    "saliency",
+    "score_cam",
+    "smoothgrad",
+]

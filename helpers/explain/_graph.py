@@ -1,0 +1,483 @@
+"""Running a model so that any layer's output can be read: the machinery under ``explain``.
+
+Every explanation needs the output of some inner layer (a feature map) together with the
+class score, in one forward pass that a ``GradientTape`` can differentiate. The usual
+recipe, ``keras.Model(model.inputs, [model.get_layer(name).output, model.output])``, breaks
+in Keras 3 for layers inside a nested model ("graph disconnected", "layer has never been
+called") and builds a new model on every call. Instead, :class:`ForwardPass` walks the
+model's own graph, layer by layer, into nested Sequential and Functional models, calling
+each layer on real tensors. It can
+
+* hand out ("tap") the output of any layer, found by its own name, on the way;
+* stop as soon as every tapped layer has run, when no class score is needed;
+* replace a final softmax (or sigmoid) by the identity, so scores are logits, without
+  touching the caller's model.
+
+The walk happens once, when TensorFlow traces a ``tf.function``; the compiled function is
+then cached per model (:func:`compiled`), so a repeated call costs one graph execution.
+The chapters do the same by hand: chapter 03 (``notebooks/03_feature_maps.ipynb``) reads a
+layer's output, chapter 06 (``notebooks/06_class_activation_maps.ipynb``) differentiates
+the class score with respect to it.
+"""
+
+from __future__ import annotations
+
+import numbers
+import weakref
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+#: Final activations that are stripped so that scores are logits.
+SQUASHING = frozenset({"softmax", "softmax_v2", "log_softmax", "sigmoid"})
+#: Layers that return their input unchanged at inference time.
+PASS_THROUGH = (keras.layers.Dropout, keras.layers.GaussianNoise, keras.layers.GaussianDropout,
+                keras.layers.AlphaDropout, keras.layers.ActivityRegularization,
+                keras.layers.Identity)
+#: Images per forward pass when a method has many to run (noisy samples, masked copies).
+DEFAULT_BATCH_SIZE = 32
+
+
+class _Stop(Exception):
+    """Raised inside a walk once every tapped layer has run and nothing else is needed."""
+
+
+def _activation_name(function) -> str:
+    return getattr(function, "__name__", "") if function is not None else ""
+
+
+def _is_functional(model) -> bool:
+    return isinstance(model, keras.Model) and hasattr(model, "_nodes_by_depth")
+
+
+class _WithoutActivation:
+    """A stand-in for a layer whose ``activation`` is the identity; everything else is the
+    layer's own (weights included). Lets us compute a Dense layer's logits before its
+    softmax without ever changing the caller's layer."""
+
+    def __init__(self, layer):
+        self._layer = layer
+
+    def __getattr__(self, name):
+        if name == "activation":
+            return None
+        return getattr(self._layer, name)
+
+
+def _has_activation(layer) -> bool:
+    return _activation_name(getattr(layer, "activation", None)) not in ("", "linear")
+
+
+def _call_without_activation(layer, args, kwargs):
+    return type(layer).call(_WithoutActivation(layer), *args, **kwargs)
+
+
+@dataclass
+class LayerCall:
+    """One layer call seen while tracing the model."""
+
+    layer: keras.layers.Layer
+    name: str  # the layer's own name
+    path: str  # "outer/inner/name" for a layer in a nested model
+    inputs: tuple[int, ...]  # ids of the input tensors (valid only among one trace's calls)
+    output: int  # id of the output tensor
+    shape: tuple  # output shape without the batch axis
+    leaf: bool  # False for a nested model
+
+
+class _Walk:
+    """The state of one pass through the model."""
+
+    def __init__(self, targets=None, watch=None, stop=False, pre_activation=False,
+                 record=None, strip=None):
+        self.targets = targets or {}  # id(layer) -> key under which its output is returned
+        self.watch = watch
+        self.stop = stop
+        self.pre_activation = pre_activation
+        self.record = record
+        self.strip = strip
+        self.outputs = {}
+
+
+class ForwardPass:
+    """A model, run layer by layer, for images of one shape ``(H, W, C)``.
+
+    Parameters
+    ----------
+    model
+        A Sequential or Functional Keras model (possibly with nested models). A subclassed
+        model can only be run whole: its class scores work, its layers cannot be tapped.
+    image_shape
+        ``(H, W, C)`` of the images it will see.
+    """
+
+    def __init__(self, model: keras.Model, image_shape: tuple[int, int, int]):
+        self._model = weakref.ref(model)
+        self.model_name = model.name
+        self.image_shape = tuple(int(d) for d in image_shape)
+        self.calls: list[LayerCall] = []
+        self.strip = None  # (layer, "drop" | "linear")
+        self.num_classes: int | None = None
+        self._logits_id: int | None = None
+        self._trace(model)
+
+    # -- running -------------------------------------------------------------------------
+    @tf.autograph.experimental.do_not_convert  # plain Python over layers: nothing to convert
+    def run(self, x: tf.Tensor, taps: Sequence[keras.layers.Layer] = (),
+            watch: Callable | None = None, logits: bool = True, pre_activation: bool = False):
+        """Run the model on ``x``; return ``(outputs of the tapped layers, logits)``.
+
+        ``watch`` is called on each tapped output as soon as it exists (pass
+        ``tape.watch``). With ``logits=False`` the walk stops after the last tapped layer
+        and the logits returned are ``None``. With ``pre_activation`` a tapped layer that
+        has its own activation (``Conv2D(..., activation="relu")``) is tapped before it.
+        """
+        model = self._model()
+        if model is None:  # pragma: no cover - the cache drops us with the model
+            raise RuntimeError("the model of this forward pass no longer exists")
+        walk = _Walk(targets={id(layer): layer.name for layer in taps}, watch=watch,
+                     stop=not logits, pre_activation=pre_activation, strip=self.strip)
+        try:
+            out = self._run_model(model, (x,), {}, walk, prefix="", root=True)
+        except _Stop:
+            return walk.outputs, None
+        if not logits:
+            return walk.outputs, None
+        return walk.outputs, tf.cast(out, tf.float32)
+
+    def _run_model(self, model, args, kwargs, walk, prefix, root=False):
+        if isinstance(model, keras.Sequential):
+            x = keras.tree.flatten(args)[0]
+            for layer in model.layers:
+                x = self._run_layer(layer, (x,), {}, walk, prefix)
+            return x
+        if _is_functional(model):
+            tensors = {id(kt): t for kt, t in zip(model.inputs, keras.tree.flatten(args),
+                                                  strict=False)}
+            for depth in sorted(model._nodes_by_depth, reverse=True):
+                for node in model._nodes_by_depth[depth]:
+                    if not node.operation or node.is_input:
+                        continue
+                    if any(id(t) not in tensors for t in node.input_tensors):
+                        continue
+                    node_args, node_kwargs = node.arguments.fill_in(tensors)
+                    out = self._run_layer(node.operation, node_args, node_kwargs, walk, prefix)
+                    for kt, t in zip(node.outputs, keras.tree.flatten(out), strict=False):
+                        tensors[id(kt)] = t
+            outputs = [tensors[id(kt)] for kt in model.outputs]
+            return outputs[0] if len(outputs) == 1 else outputs
+        if root:  # a subclassed model: run it whole
+            return model(*args, training=False, **kwargs)
+        return self._call_leaf(model, args, kwargs, walk, prefix)
+
+    def _run_layer(self, layer, args, kwargs, walk, prefix):
+        if isinstance(layer, keras.Sequential) or _is_functional(layer):
+            out = self._run_model(layer, args, kwargs, walk, prefix + layer.name + "/")
+            if walk.record is not None:
+                walk.record.append((layer, prefix + layer.name, args, out, False))
+            return self._tap(layer, out, walk)
+        return self._call_leaf(layer, args, kwargs, walk, prefix)
+
+    def _call_leaf(self, layer, args, kwargs, walk, prefix):
+        kwargs = dict(kwargs)
+        if getattr(layer, "_call_has_training_arg", False):
+            kwargs["training"] = False  # dropout off, batch-norm statistics frozen
+        key = walk.targets.get(id(layer))
+        if walk.strip is not None and layer is walk.strip[0]:
+            out = (keras.tree.flatten(args)[0] if walk.strip[1] == "drop"
+                   else _call_without_activation(layer, args, kwargs))
+        elif key is not None and walk.pre_activation and _has_activation(layer):
+            before = _call_without_activation(layer, args, kwargs)
+            before = self._tap(layer, before, walk, stop=False)
+            out = layer.activation(before)
+            return self._maybe_stop(out, walk)
+        else:
+            out = layer(*args, **kwargs)
+        if walk.record is not None:
+            walk.record.append((layer, prefix + layer.name, args, out, True))
+        return self._tap(layer, out, walk)
+
+    def _tap(self, layer, out, walk, stop=True):
+        key = walk.targets.get(id(layer))
+        if key is None:
+            return out
+        if walk.watch is not None:
+            walk.watch(out)
+        walk.outputs[key] = out
+        return self._maybe_stop(out, walk) if stop else out
+
+    @staticmethod
+    def _maybe_stop(out, walk):
+        if walk.stop and len(walk.outputs) == len(walk.targets):
+            raise _Stop
+        return out
+
+    # -- tracing once: layer names, shapes, the final softmax, the head after a layer -----
+    def _trace(self, model):
+        if not model.built:  # a Sequential without an Input, never called: build it
+            model(np.zeros((1, *self.image_shape), np.float32))
+        records = []
+
+        def trace(x):
+            out = self._run_model(model, (x,), {}, _Walk(record=records), prefix="", root=True)
+            records.append((None, "", (), out, False))
+            return out
+
+        spec = tf.TensorSpec((None, *self.image_shape), tf.float32)
+        tf.function(trace, autograph=False).get_concrete_function(spec)
+        # All traced tensors are alive in `records` here, so their ids are unique.
+        final = records.pop()[3]
+        if isinstance(final, (list, tuple)):
+            raise ValueError(f"expected a model with one output, {self.model_name!r} has "
+                             f"{len(final)}")
+        for layer, path, args, out, leaf in records:
+            if not isinstance(layer, keras.layers.Layer) or isinstance(out, (list, tuple)):
+                continue
+            self.calls.append(LayerCall(
+                layer=layer, name=layer.name, path=path,
+                inputs=tuple(id(t) for t in keras.tree.flatten(args) if tf.is_tensor(t)),
+                output=id(out), shape=tuple(out.shape[1:]), leaf=leaf))
+        self._logits_id = id(final)
+        last = [c for c in self.calls if c.leaf and c.output == id(final)]
+        if last:
+            layer = last[-1].layer
+            if isinstance(layer, keras.layers.Softmax) or (
+                    isinstance(layer, keras.layers.Activation)
+                    and _activation_name(layer.activation) in SQUASHING):
+                self.strip = (layer, "drop")
+                self._logits_id = last[-1].inputs[0]
+            elif _activation_name(getattr(layer, "activation", None)) in SQUASHING:
+                self.strip = (layer, "linear")
+        if len(final.shape) == 2 and final.shape[-1] is not None:
+            self.num_classes = int(final.shape[-1])
+
+    def require_classes(self) -> int:
+        """The number of classes; a ValueError if the model is not a classifier."""
+        if self.num_classes is None:
+            raise ValueError(f"expected a classifier whose output is (N, classes); model "
+                             f"{self.model_name!r} outputs something else")
+        return self.num_classes
+
+    def layer_names(self, ranks: tuple[int, ...] | None = None) -> list[str]:
+        """Names of the layers (nested ones included) whose output has one of ``ranks``
+        (counting the batch axis), in the order they run."""
+        names = []
+        for call in self.calls:
+            if (ranks is None or len(call.shape) + 1 in ranks) and call.name not in names:
+                names.append(call.name)
+        return names
+
+    def find(self, layer: str | None, ranks: tuple[int, ...] = (4,),
+             expected: str = "a spatial layer, whose output is 4-D (N, h, w, channels)"
+             ) -> LayerCall:
+        """The (last) call of the layer named ``layer``, or of the last layer whose output
+        has one of ``ranks`` when ``layer`` is None."""
+        if not self.calls:
+            raise TypeError(f"cannot look inside {type(self._model()).__name__} "
+                            f"{self.model_name!r}: naming a layer needs a Sequential or "
+                            "Functional model, not a subclassed one")
+        valid = self.layer_names(ranks)
+        if layer is None:
+            leaves = [c for c in self.calls if c.leaf and len(c.shape) + 1 in ranks]
+            if not leaves:
+                raise ValueError(f"model {self.model_name!r} has no {expected}")
+            return leaves[-1]
+        if not isinstance(layer, str):
+            raise TypeError(f"layer must be a layer name (str) or None, got "
+                            f"{type(layer).__name__}; valid choices: {valid}")
+        matches = [c for c in self.calls if layer in (c.name, c.path)]
+        if not matches:
+            raise ValueError(f"no layer named {layer!r} in model {self.model_name!r}; "
+                             f"expected {expected}, one of: {valid}")
+        if len({id(c.layer) for c in matches}) > 1:
+            raise ValueError(f"several layers are named {layer!r}; give the full path, one "
+                             f"of: {sorted({c.path for c in matches})}")
+        call = matches[-1]
+        if len(call.shape) + 1 not in ranks:
+            raise ValueError(f"layer {layer!r} outputs shape {(None, *call.shape)}; expected "
+                             f"{expected}, one of: {valid}")
+        return call
+
+    def dense_head(self, call: LayerCall) -> keras.layers.Dense:
+        """The final Dense layer, when ``call``'s output reaches the logits through global
+        average pooling and that Dense layer only (CAM's requirement); else a ValueError."""
+        consumers: dict[int, list[LayerCall]] = {}
+        for c in self.calls:
+            if c.leaf:
+                for tensor_id in set(c.inputs):
+                    consumers.setdefault(tensor_id, []).append(c)
+        chain, tensor_id = [], call.output
+        while tensor_id != self._logits_id:
+            nexts = [c for c in consumers.get(tensor_id, ()) if c.output != tensor_id]
+            if len(nexts) != 1:
+                break
+            tensor_id = nexts[0].output
+            if not isinstance(nexts[0].layer, PASS_THROUGH):
+                chain.append(nexts[0].layer)
+        kinds = [type(layer).__name__ for layer in chain]
+        if (tensor_id == self._logits_id and len(chain) == 2
+                and isinstance(chain[0], keras.layers.GlobalAveragePooling2D)
+                and not chain[0].keepdims and isinstance(chain[1], keras.layers.Dense)):
+            return chain[1]
+        raise ValueError(
+            f"cam needs the layer's output to reach the logits through "
+            f"GlobalAveragePooling2D and one Dense layer; after {call.name!r} model "
+            f"{self.model_name!r} has {' -> '.join(kinds) or 'something else'}. Use grad_cam, "
+            "which works for any architecture (and equals CAM up to scale when CAM applies).")
+
+
+# -- caching compiled functions per model --------------------------------------------------
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def forward_pass(model: keras.Model, image_shape: tuple[int, ...]) -> ForwardPass:
+    """The (cached) :class:`ForwardPass` of ``model`` for images of ``image_shape``."""
+    return compiled(model, ("forward", tuple(image_shape)),
+                    lambda: ForwardPass(model, image_shape))
+
+
+def compiled(model: keras.Model, key: Hashable, build: Callable):
+    """``build()``, made once per model and key, and forgotten with the model."""
+    per_model = _CACHE.get(model)
+    if per_model is None:
+        per_model = _CACHE[model] = {}
+    if key not in per_model:
+        per_model[key] = build()
+    return per_model[key]
+
+
+def graph_function(input_signature=None, **options) -> Callable:
+    """``tf.function`` for the compiled functions cached here, one per model and layer.
+
+    They share their Python code, so TensorFlow would count every new one as a "retracing"
+    of the same function and warn; each is traced once per model by design, so the warning
+    is turned off for them.
+    """
+    def decorate(python_function):
+        function = tf.function(python_function, input_signature=input_signature, **options)
+        if hasattr(function, "_omit_frequent_tracing_warning"):
+            function._omit_frequent_tracing_warning = True
+        return function
+
+    return decorate
+
+
+def image_spec(image_shape: tuple[int, ...]) -> tf.TensorSpec:
+    return tf.TensorSpec((None, *image_shape), tf.float32)
+
+
+INDEX_SPEC = tf.TensorSpec((None,), tf.int32)
+
+
+# -- checking arguments --------------------------------------------------------------------
+def check_model(model) -> None:
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
+    inputs = getattr(model, "inputs", None) if model.built else None
+    if inputs is not None and len(inputs) != 1:
+        raise ValueError(f"expected a model with one image input, {model.name!r} has "
+                         f"{len(inputs)} inputs")
+
+
+def as_image_batch(images, model: keras.Model) -> tuple[np.ndarray, bool]:
+    """``images`` as a float32 batch ``(N, H, W, C)``, and whether it was one image."""
+    check_model(model)
+    if isinstance(images, (tf.Tensor, tf.Variable)):
+        images = images.numpy()
+    array = np.asarray(images)
+    if not (np.issubdtype(array.dtype, np.floating)):
+        raise TypeError(f"images must be floating point, already preprocessed for the model "
+                        f"(float32, e.g. uint8 / 255); got dtype {array.dtype}")
+    if array.ndim not in (3, 4):
+        raise ValueError(f"images must be one image (H, W, C) or a batch (N, H, W, C); got "
+                         f"shape {array.shape}")
+    single = array.ndim == 3
+    if single:
+        array = array[None]
+    if array.shape[0] == 0:
+        raise ValueError("expected at least one image, got an empty batch")
+    expected = _model_image_shape(model)
+    if expected is not None and any(e is not None and e != a
+                                    for e, a in zip(expected, array.shape[1:], strict=True)):
+        raise ValueError(f"model {model.name!r} expects images of shape "
+                         f"{tuple(expected)} (None = any), got {array.shape[1:]}")
+    if not np.isfinite(array).all():
+        raise ValueError("images contain NaN or infinite values")
+    return np.ascontiguousarray(array, dtype=np.float32), single
+
+
+def _model_image_shape(model) -> tuple | None:
+    try:
+        shape = model.input_shape
+    except (AttributeError, ValueError):  # a model that has not been built yet
+        return None
+    if not isinstance(shape, tuple):  # several inputs: check_model reports it
+        return None
+    if len(shape) != 4:
+        raise ValueError(f"expected a model that takes images (N, H, W, C); {model.name!r} "
+                         f"takes {shape}")
+    return tuple(shape[1:])
+
+
+def class_indices(class_index, n: int, num_classes: int) -> np.ndarray:
+    """``class_index`` as int32 ``(n,)``; -1 means "the predicted class"."""
+    def check(value):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"class_index must be None, an int or a sequence of ints, got "
+                            f"{type(value).__name__}")
+        if not 0 <= value < num_classes:
+            raise ValueError(f"class_index {value} is out of range: the model has "
+                             f"{num_classes} classes, 0 to {num_classes - 1}")
+        return int(value)
+
+    if class_index is None:
+        return np.full(n, -1, np.int32)
+    if isinstance(class_index, (np.ndarray, tf.Tensor)):
+        class_index = np.asarray(class_index)
+        class_index = class_index.item() if class_index.ndim == 0 else list(class_index.ravel())
+    if isinstance(class_index, numbers.Integral) and not isinstance(class_index, np.bool_):
+        return np.full(n, check(class_index), np.int32)
+    if isinstance(class_index, (str, bytes)) or not isinstance(class_index, (Sequence, range)):
+        raise TypeError(f"class_index must be None, an int or a sequence of ints, got "
+                        f"{type(class_index).__name__}")
+    if len(class_index) != n:
+        raise ValueError(f"got {len(class_index)} class indices for {n} images; give one per "
+                         "image, a single int, or None")
+    return np.array([check(v) for v in class_index], np.int32)
+
+
+def check_positive_int(value, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value}")
+    return int(value)
+
+
+# -- small pieces of graph code shared by the methods ----------------------------------------
+def class_scores(logits: tf.Tensor, class_index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Each image's score for its class (``-1``: its predicted class), and the classes."""
+    predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    index = tf.where(class_index < 0, predicted, class_index)
+    return tf.gather(logits, index, axis=1, batch_dims=1), index
+
+
+def upsample(maps: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
+    """Coarse maps ``(N, h, w)`` resized bilinearly to ``(N, H, W)``, kept non-negative."""
+    resized = tf.image.resize(maps[..., None], size, method="bilinear")[..., 0]
+    return tf.maximum(resized, 0.0)
+
+
+def in_batches(function: Callable, arrays: Sequence[np.ndarray], batch_size: int):
+    """``function`` applied to slices of ``arrays`` of at most ``batch_size`` along the first
+    axis, the outputs (NumPy, one array or a tuple) concatenated."""
+    n = len(arrays[0])
+    parts = [function(*(tf.constant(a[start:start + batch_size]) for a in arrays))
+             for start in range(0, n, batch_size)]
+    if isinstance(parts[0], (tuple, list)):
+        return tuple(np.concatenate([np.asarray(p[i]) for p in parts])
+                     for i in range(len(parts[0])))
+    return np.concatenate([np.asarray(p) for p in parts])

@@ -1,0 +1,304 @@
+"""Class activation maps: CAM, Grad-CAM, Grad-CAM++ and Score-CAM.
+
+Derived in chapter 06 (``notebooks/06_class_activation_maps.ipynb``). Each method weighs the
+channels of one spatial layer's output ``A`` (``(N, h, w, K)``) and sums them into a coarse
+map ``(N, h, w)``, keeps its positive part and resizes it bilinearly to the input's size.
+They differ only in the weights:
+
+* ``cam``: the final Dense layer's weights for the class (needs global average pooling
+  right before that layer);
+* ``grad_cam``: the spatial mean of d(score)/dA;
+* ``grad_cam_plus_plus``: a weighting of the positive parts of d(score)/dA;
+* ``score_cam``: the class probability of the image masked by each channel, minus that of
+  a blank image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from helpers.explain._graph import (
+    DEFAULT_BATCH_SIZE,
+    INDEX_SPEC,
+    as_image_batch,
+    check_positive_int,
+    class_indices,
+    class_scores,
+    compiled,
+    forward_pass,
+    graph_function,
+    image_spec,
+    in_batches,
+    upsample,
+)
+
+ClassIndex = int | Sequence[int] | None
+_ANY_4D = tf.TensorSpec((None, None, None, None), tf.float32)
+
+#: The Parameters and Returns sections that cam, grad_cam and grad_cam_plus_plus share.
+_SHARED_DOC = "\n".join(line[4:] for line in """\
+    Parameters
+    ----------
+    model
+        A Keras classifier (Sequential or Functional, possibly with a nested base model);
+        a final softmax is looked through, so scores are logits.
+    images
+        float32 ``(N, H, W, C)`` or one image ``(H, W, C)``, preprocessed for the model.
+    class_index
+        ``None``: each image's predicted class; an int: that class for every image; a
+        sequence: one class per image.
+    layer
+        Name of a layer with a 4-D output ``(N, h, w, K)``, also inside a nested model;
+        ``None`` takes the last such layer.
+    batch_size
+        Images per forward (and backward) pass.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(N, H, W)`` (``(H, W)`` for one image): non-negative, not normalized,
+        resized bilinearly from the layer's ``(h, w)`` to the input's ``(H, W)``.""".splitlines())
+
+
+def _shared_doc(function):
+    """Fill in ``{parameters}`` in ``function``'s docstring with :data:`_SHARED_DOC`."""
+    indent = "    "
+    function.__doc__ = function.__doc__.replace(
+        "{parameters}", _SHARED_DOC.replace("\n", "\n" + indent).replace(indent + "\n", "\n"))
+    return function
+
+
+def _weighted_sum(activations, weights):
+    """ReLU(sum over channels of weight * activation): ``(N, h, w, K), (N, K) -> (N, h, w)``."""
+    return tf.nn.relu(tf.einsum("nhwk,nk->nhw", activations, weights))
+
+
+def _activations_and_gradients(forward, call, x, index):
+    """The target layer's output ``A`` and d(class score)/dA, in float32."""
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        taps, logits = forward.run(x, taps=[call.layer], watch=tape.watch)
+        scores, index = class_scores(logits, index)
+    activations = taps[call.name]
+    grads = tape.gradient(scores, activations,
+                          unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    return tf.cast(activations, tf.float32), tf.cast(grads, tf.float32)
+
+
+def _cam_weights(forward, call, x, index):
+    head = forward.dense_head(call)
+    taps, logits = forward.run(x, taps=[call.layer])
+    _, index = class_scores(logits, index)
+    kernel = tf.cast(head.kernel, tf.float32)  # (K, classes)
+    return tf.cast(taps[call.name], tf.float32), tf.gather(tf.transpose(kernel), index)
+
+
+def _grad_cam_weights(forward, call, x, index):
+    activations, grads = _activations_and_gradients(forward, call, x, index)
+    return activations, tf.reduce_mean(grads, axis=(1, 2))
+
+
+def _grad_cam_plus_plus_weights(forward, call, x, index):
+    activations, grads = _activations_and_gradients(forward, call, x, index)
+    # alpha = g^2 / (2 g^2 + sum_ab A_ab g^3): the exp(score) of the paper cancels out here;
+    # its remaining factor, one positive number per image, is dropped (maps are unnormalized).
+    squared = tf.square(grads)
+    denominator = 2.0 * squared + tf.reduce_sum(activations, axis=(1, 2), keepdims=True) * (
+        squared * grads)
+    alphas = tf.math.divide_no_nan(squared, denominator)  # 0 where the gradient is 0
+    return activations, tf.reduce_sum(alphas * tf.nn.relu(grads), axis=(1, 2))
+
+
+_WEIGHTS = {"cam": _cam_weights, "grad_cam": _grad_cam_weights,
+            "grad_cam_plus_plus": _grad_cam_plus_plus_weights}
+
+
+def _map_fn(model, image_shape, method, call):
+    def build():
+        forward = forward_pass(model, image_shape)
+        weights_of = _WEIGHTS[method]
+
+        @graph_function(input_signature=[image_spec(image_shape), INDEX_SPEC])
+        def class_activation_map(x, index):
+            activations, weights = weights_of(forward, call, x, index)
+            return upsample(_weighted_sum(activations, weights), image_shape[:2])
+
+        return class_activation_map
+
+    return compiled(model, (method, image_shape, call.path), build)
+
+
+def _prepare(model, images, class_index, layer, batch_size):
+    batch, single = as_image_batch(images, model)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    forward = forward_pass(model, batch.shape[1:])
+    call = forward.find(layer)
+    index = class_indices(class_index, len(batch), forward.require_classes())
+    return forward, batch, single, call, index, batch_size
+
+
+def _class_activation_map(method, model, images, class_index, layer, batch_size):
+    forward, batch, single, call, index, batch_size = _prepare(
+        model, images, class_index, layer, batch_size)
+    if method == "cam":
+        forward.dense_head(call)  # fail early, with a clear message
+    maps = in_batches(_map_fn(model, batch.shape[1:], method, call), [batch, index],
+                      batch_size)
+    return maps[0] if single else maps
+
+
+@_shared_doc
+def cam(model: keras.Model, images: np.ndarray, class_index: ClassIndex = None,
+        layer: str | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+    """Zhou et al.'s class activation map (CAM).
+
+    ``ReLU(sum_k w_kc A_k)`` with ``w_kc`` the final Dense layer's weight from channel ``k``
+    to class ``c``. Exact for models whose layer output reaches the logits through
+    ``GlobalAveragePooling2D`` and one ``Dense`` layer (a ValueError otherwise); there it
+    equals :func:`grad_cam` times ``h * w``. Derived in chapter 06
+    (notebooks/06_class_activation_maps.ipynb).
+
+    {parameters}
+    """
+    return _class_activation_map("cam", model, images, class_index, layer, batch_size)
+
+
+@_shared_doc
+def grad_cam(model: keras.Model, images: np.ndarray, class_index: ClassIndex = None,
+             layer: str | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+    """Selvaraju et al.'s Grad-CAM.
+
+    ``ReLU(sum_k alpha_k A_k)`` with ``alpha_k`` the spatial mean of the gradient of the
+    class score with respect to channel ``k`` of the layer's output. Works for any
+    architecture; costs one forward pass and a backward pass down to the layer. Derived in
+    chapter 06 (notebooks/06_class_activation_maps.ipynb).
+
+    {parameters}
+    """
+    return _class_activation_map("grad_cam", model, images, class_index, layer, batch_size)
+
+
+@_shared_doc
+def grad_cam_plus_plus(model: keras.Model, images: np.ndarray,
+                       class_index: ClassIndex = None, layer: str | None = None, *,
+                       batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+    """Chattopadhay et al.'s Grad-CAM++.
+
+    Channel weights ``w_k = sum_ij alpha_ij ReLU(g_ij)`` with ``g = d(score)/dA_k`` and
+    ``alpha = g^2 / (2 g^2 + sum_ab A_ab g^3)`` (0 where the gradient is 0), which counts
+    every positive region of a channel rather than its average. The paper's extra factor
+    ``exp(score)``, one number per image, is left out: maps are not normalized anyway.
+    Derived in chapter 06 (notebooks/06_class_activation_maps.ipynb).
+
+    {parameters}
+    """
+    return _class_activation_map("grad_cam_plus_plus", model, images, class_index, layer,
+                                 batch_size)
+
+
+# -- Score-CAM: no gradients, one forward pass per (image, channel) ----------------------------
+def _score_cam_fns(model, image_shape, call):
+    def build():
+        forward = forward_pass(model, image_shape)
+        size = image_shape[:2]
+
+        @graph_function(input_signature=[image_spec(image_shape), INDEX_SPEC])
+        def activations_and_classes(x, index):
+            # The blank image (all zeros) is the baseline each masked copy is compared to.
+            n = tf.shape(x)[0]
+            taps, logits = forward.run(tf.concat([x, tf.zeros_like(x)], axis=0),
+                                       taps=[call.layer])
+            _, index = class_scores(logits[:n], index)
+            blank = tf.gather(tf.nn.softmax(logits[n:]), index, axis=1, batch_dims=1)
+            return tf.cast(taps[call.name][:n], tf.float32), index, blank
+
+        @graph_function(input_signature=[image_spec(image_shape), _ANY_4D, INDEX_SPEC])
+        def masked_probabilities(x, activations, index):
+            # Each channel, upsampled and scaled to [0, 1], masks the image: (n, k) copies.
+            n, k = tf.shape(activations)[0], tf.shape(activations)[-1]
+            masks = tf.image.resize(activations, size, method="bilinear")  # (n, H, W, k)
+            low = tf.reduce_min(masks, axis=(1, 2), keepdims=True)
+            high = tf.reduce_max(masks, axis=(1, 2), keepdims=True)
+            masks = tf.math.divide_no_nan(masks - low, high - low)
+            masked = x[:, None] * tf.transpose(masks, (0, 3, 1, 2))[..., None]
+            _, logits = forward.run(tf.reshape(masked, (n * k, *image_shape)))
+            probabilities = tf.reshape(tf.nn.softmax(logits), (n, k, -1))
+            return tf.gather(probabilities, index, axis=2, batch_dims=1)  # (n, k)
+
+        @graph_function(input_signature=[_ANY_4D, tf.TensorSpec((None, None))])
+        def combine(activations, weights):
+            return upsample(_weighted_sum(activations, weights), size)
+
+        return activations_and_classes, masked_probabilities, combine
+
+    return compiled(model, ("score_cam", image_shape, call.path), build)
+
+
+def score_cam(model: keras.Model, images: np.ndarray, class_index: ClassIndex = None,
+              layer: str | None = None, *, max_channels: int | None = None,
+              batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+    """Wang et al.'s Score-CAM: channel weights from masked forward passes.
+
+    Each channel ``A_k``, upsampled to the input's size and scaled to [0, 1], masks the
+    image; the channel's weight is its "increase of confidence", the class probability
+    (softmax of the logits) of the masked image minus that of a blank (all-zero) image:
+    ``ReLU(sum_k (p_c(x * mask_k) - p_c(0)) A_k)`` (Wang et al. 2020, eq. 5). A channel
+    that masks everything out weighs 0, and so does every channel of a model that ignores
+    its input. No gradients, but one forward pass per image and channel, run as batches of
+    ``batch_size`` masked images. Derived in chapter 06
+    (notebooks/06_class_activation_maps.ipynb).
+
+    Parameters
+    ----------
+    model
+        A Keras classifier (Sequential or Functional, possibly with a nested base model);
+        a final softmax is looked through, so scores are logits.
+    images
+        float32 ``(N, H, W, C)`` or one image ``(H, W, C)``, preprocessed for the model.
+    class_index
+        ``None``: each image's predicted class; an int: that class for every image; a
+        sequence: one class per image.
+    layer
+        Name of a layer with a 4-D output ``(N, h, w, K)``, also inside a nested model;
+        ``None`` takes the last such layer.
+    max_channels
+        Use only the channels with the largest activation maximum, per image
+        (tf-keras-vis' ``max_N``, "Faster Score-CAM"); ``None`` uses all of them.
+    batch_size
+        Masked images per forward pass.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(N, H, W)`` (``(H, W)`` for one image): non-negative, not normalized,
+        resized bilinearly from the layer's ``(h, w)`` to the input's ``(H, W)``.
+    """
+    return _score_cam(model, images, class_index, layer, max_channels, batch_size)
+
+
+def _score_cam(model, images, class_index, layer, max_channels, batch_size):
+    _, batch, single, call, index, batch_size = _prepare(
+        model, images, class_index, layer, batch_size)
+    activations_and_classes, masked_probabilities, combine = _score_cam_fns(
+        model, batch.shape[1:], call)
+    channels = call.shape[-1]
+    if max_channels is not None:
+        max_channels = min(check_positive_int(max_channels, "max_channels"), channels)
+
+    def one_chunk_of_images(x, index):
+        activations, index, blank = activations_and_classes(x, index)
+        chosen = activations
+        if max_channels is not None and max_channels < channels:
+            strongest = tf.math.top_k(tf.reduce_max(activations, axis=(1, 2)), max_channels)
+            chosen = tf.gather(activations, strongest.indices, axis=3, batch_dims=1)
+        per_call = max(1, batch_size // int(x.shape[0]))
+        weights = np.concatenate(
+            [masked_probabilities(x, chosen[..., start:start + per_call], index).numpy()
+             for start in range(0, int(chosen.shape[-1]), per_call)], axis=1)
+        return combine(chosen, tf.constant(weights - blank.numpy()[:, None]))
+
+    maps = in_batches(one_chunk_of_images, [batch, index], batch_size)
+    return maps[0] if single else maps

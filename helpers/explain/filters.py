@@ -1,0 +1,320 @@
+"""What a filter looks for: an input image that maximizes its mean activation.
+
+Derived in chapter 04 (``notebooks/04_filter_visualization.ipynb``). Plain gradient ascent
+on the pixels (Erhan et al. 2009; the loop of Chollet's "Deep Learning with Python") gives
+high-frequency noise that excites the filter without showing anything. What makes the
+pictures readable (Olah et al., "Feature Visualization", Distill 2017, and their library
+Lucid) is used here:
+
+* **robustness to transformations**: every step sees a randomly jittered, scaled and
+  rotated copy of each image, so patterns must survive small shifts;
+* **a decorrelated parameterization** (``param="fourier"``): the image is optimized as a
+  Fourier spectrum scaled by 1/frequency, and for color images in decorrelated color
+  space, so that gradient steps change coarse structure first;
+* **penalties**: total variation (neighboring pixels alike) and L2 (stay near gray);
+* **gradient normalization** per image, so every filter progresses at the same pace, and
+  Adam steps.
+
+All filters are optimized together: one batch of images, one per filter, updated by one
+compiled ``tf.function`` that runs many steps per call.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from helpers.explain._graph import (
+    check_model,
+    check_positive_int,
+    compiled,
+    forward_pass,
+    graph_function,
+)
+
+#: Square root of ImageNet's color covariance (Lucid's ``color_correlation_svd_sqrt``):
+#: the Fourier image of a color model is optimized in these decorrelated colors.
+COLOR_CORRELATION_SQRT = np.array([[0.26, 0.09, 0.02],
+                                   [0.27, 0.00, -0.05],
+                                   [0.27, -0.09, 0.03]], np.float32)
+PARAMETERIZATIONS = ("fourier", "pixel")
+_STEPS_PER_CALL = 32  # steps run by one call of the compiled loop (progress-bar granularity)
+
+
+def maximize_activation(
+    model: keras.Model,
+    layer: str,
+    filters: int | Sequence[int],
+    steps: int = 256,
+    *,
+    learning_rate: float = 0.05,
+    param: str = "fourier",
+    jitter: float | None = None,
+    scale: tuple[float, float] = (0.9, 1.1),
+    rotate: float = 10.0,
+    total_variation: float = 0.0,
+    l2: float = 0.0,
+    pre_activation: bool = True,
+    size: int | tuple[int, int] | None = None,
+    preprocess: Callable[[tf.Tensor], tf.Tensor] | None = None,
+    seed: int = 0,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> np.ndarray:
+    """Images that maximize the mean activation of chosen filters, by gradient ascent.
+
+    Image ``f`` maximizes the mean over positions of channel ``filters[f]`` of ``layer``'s
+    output (for a layer with a 2-D output, such as the logits, unit ``filters[f]``). All
+    filters are optimized together as one batch. Derived in chapter 04
+    (notebooks/04_filter_visualization.ipynb).
+
+    A first-layer filter is linear in the pixels, so the mean of its output is maximized by
+    a flat image (black or white, by the sign of its weights' sum): show its kernel instead.
+    From the second layer on, the pictures show the patterns a filter responds to.
+
+    Parameters
+    ----------
+    model
+        A Sequential or Functional Keras model; ``layer`` may sit in a nested model.
+    layer
+        Name of a layer with a 4-D ``(N, h, w, channels)`` or 2-D ``(N, units)`` output.
+    filters
+        Channel (or unit) indices; one int gives one image without the filter axis.
+    steps
+        Gradient-ascent steps.
+    learning_rate
+        Adam's step size, on the parameterization (0.05 suits both parameterizations).
+    param
+        ``"fourier"``: optimize a 1/frequency-scaled spectrum (and, for 3 channels,
+        decorrelated colors), as Lucid does; ``"pixel"``: optimize the pixels (through a
+        sigmoid that keeps them in [0, 1]).
+    jitter
+        Largest random shift per step, in pixels; ``None``: 1/16 of the image's side.
+    scale
+        Range of the random zoom per step; ``(1, 1)`` turns it off.
+    rotate
+        Largest random rotation per step, in degrees.
+    total_variation, l2
+        Weights of the total-variation penalty (mean absolute difference of neighboring
+        pixels) and of the L2 penalty (mean squared distance from gray), relative to the
+        normalized gradient of the activation.
+    pre_activation
+        For a layer with its own activation (``Conv2D(..., activation="relu")``), maximize
+        the mean before that activation: a ReLU's zero gradient cannot stall a filter that
+        starts inactive. ``False`` maximizes the layer's output as it is.
+    size
+        ``(H, W)`` of the images (an int for a square); ``None``: the model's input size.
+    preprocess
+        Maps images in [0, 1] to the model's input (for example
+        ``lambda x: keras.applications.vgg16.preprocess_input(255 * x)``); ``None``: the
+        model takes [0, 1] images, as the course model does.
+    seed
+        Seed of the initial images and of the random transformations.
+    batch_size
+        Filters optimized together; more filters run as several batches.
+    progress
+        Show a progress bar (it appears only for runs longer than a second).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(F, H, W, C)`` in [0, 1] (``(H, W, C)`` for one int filter).
+    """
+    check_model(model)
+    if param not in PARAMETERIZATIONS:
+        raise ValueError(f"param must be one of {PARAMETERIZATIONS}, got {param!r}")
+    steps = check_positive_int(steps, "steps")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    image_shape = _image_shape(model, size)
+    forward = forward_pass(model, image_shape)
+    call = forward.find(layer, ranks=(2, 4), expected="a layer with a 4-D output "
+                        "(N, h, w, channels) or a 2-D output (N, units)")
+    single = isinstance(filters, numbers.Integral)
+    filter_list = [filters] if single else filters
+    if isinstance(filter_list, (str, bytes)) or not isinstance(filter_list, (Sequence, range,
+                                                                             np.ndarray)):
+        raise TypeError(f"filters must be an int or a sequence of ints, got {filters!r}")
+    channels = call.shape[-1]
+    for f in filter_list:
+        if isinstance(f, (bool, np.bool_)) or not isinstance(f, numbers.Integral):
+            raise TypeError(f"filters must be ints, got {f!r}")
+        if not 0 <= f < channels:
+            raise ValueError(f"filter {f} is out of range: layer {call.name!r} has {channels} "
+                             f"channels, 0 to {channels - 1}")
+    filter_array = np.asarray(filter_list, np.int32)
+    if filter_array.size == 0:
+        raise ValueError("expected at least one filter, got none")
+    if jitter is None:
+        jitter = max(image_shape[:2]) / 16
+    low, high = (float(s) for s in scale)
+    if not 0 < low <= high:
+        raise ValueError(f"scale must be a range (low, high) with 0 < low <= high, got {scale}")
+    options = np.array([learning_rate, jitter, low, high, np.deg2rad(rotate),
+                        total_variation, l2], np.float32)
+    if not np.isfinite(options).all() or (options < 0).any():
+        raise ValueError("learning_rate, jitter, scale, rotate, total_variation and l2 must be "
+                         "finite and non-negative")
+
+    penalized = (total_variation > 0, l2 > 0)
+    ascend, to_images = _optimizer(model, image_shape, call, param, pre_activation, preprocess,
+                                   penalized)
+    rng = np.random.default_rng(seed)
+    images = []
+    with tqdm(total=steps * len(filter_array), desc=f"maximizing {call.name}",
+              disable=not progress, delay=1.0, leave=False) as bar:
+        for start in range(0, len(filter_array), batch_size):
+            chosen = tf.constant(filter_array[start:start + batch_size])
+            params = tf.constant(0.01 * rng.standard_normal(
+                _param_shape(param, len(chosen), image_shape), dtype=np.float32))
+            moments = (tf.zeros_like(params), tf.zeros_like(params))
+            done = 0
+            while done < steps:
+                todo = min(_STEPS_PER_CALL, steps - done)
+                params, *moments = ascend(params, *moments, chosen, tf.constant(options),
+                                          tf.constant([seed, start], tf.int64),
+                                          tf.constant(done), tf.constant(todo))
+                done += todo
+                bar.update(todo * len(chosen))
+            images.append(to_images(params).numpy())
+    images = np.concatenate(images)
+    return images[0] if single else images
+
+
+def _image_shape(model, size) -> tuple[int, int, int]:
+    try:
+        shape = model.input_shape
+    except (AttributeError, ValueError):
+        raise ValueError(f"model {model.name!r} has no known input shape; build it first "
+                         "(give it a keras.Input)") from None
+    if not isinstance(shape, tuple) or len(shape) != 4 or shape[-1] is None:
+        raise ValueError(f"expected a model that takes images (N, H, W, C), got {shape}")
+    if size is None:
+        if shape[1] is None or shape[2] is None:
+            raise ValueError(f"model {model.name!r} accepts any image size; pass size=(H, W)")
+        return (int(shape[1]), int(shape[2]), int(shape[3]))
+    height, width = (size, size) if isinstance(size, numbers.Integral) else tuple(size)
+    if height < 1 or width < 1:
+        raise ValueError(f"size must be positive, got {size!r}")
+    return (int(height), int(width), int(shape[3]))
+
+
+def _param_shape(param, n, image_shape):
+    height, width, channels = image_shape
+    if param == "pixel":
+        return (n, height, width, channels)
+    return (2, n, channels, height, width // 2 + 1)  # real and imaginary parts
+
+
+def _spectrum_scale(height, width) -> np.ndarray:
+    """1/frequency, so that all spatial frequencies start with equal energy (Lucid)."""
+    frequencies = np.sqrt(np.fft.fftfreq(height)[:, None] ** 2
+                          + np.fft.rfftfreq(width)[None, :] ** 2)
+    scale = 1.0 / np.maximum(frequencies, 1.0 / max(height, width))
+    return (scale * np.sqrt(height * width)).astype(np.float32)
+
+
+def _optimizer(model, image_shape, call, param, pre_activation, preprocess, penalized):
+    """The compiled ascent loop and the parameters-to-images map, cached per model."""
+
+    def build():
+        forward = forward_pass(model, image_shape)
+        height, width, channels = image_shape
+        spectrum_scale = tf.constant(_spectrum_scale(height, width))
+        colors = tf.constant(COLOR_CORRELATION_SQRT
+                             / np.max(np.linalg.norm(COLOR_CORRELATION_SQRT, axis=0)))
+
+        def to_images(params):
+            if param == "pixel":
+                raw = params
+            else:
+                spectrum = tf.complex(params[0], params[1]) * tf.cast(spectrum_scale,
+                                                                      tf.complex64)
+                raw = tf.transpose(tf.signal.irfft2d(spectrum, fft_length=[height, width]),
+                                   (0, 2, 3, 1)) / 4.0
+                if channels == 3:
+                    raw = tf.einsum("nhwc,dc->nhwd", raw, colors)
+            return tf.sigmoid(raw)
+
+        def objective(images, chosen):
+            inputs = images if preprocess is None else preprocess(images)
+            taps, _ = forward.run(tf.cast(inputs, tf.float32), taps=[call.layer],
+                                  logits=False, pre_activation=pre_activation)
+            out = tf.cast(taps[call.name], tf.float32)
+            if len(call.shape) == 3:
+                out = tf.reduce_mean(out, axis=(1, 2))
+            return tf.gather(out, chosen, axis=1, batch_dims=1)  # (F,)
+
+        def transform(images, options, seed):
+            # One random zoom, rotation and shift per image, sampled around the center.
+            n = tf.shape(images)[0]
+            draws = tf.random.stateless_uniform((n, 4), seed=seed)
+            jitter, low, high, angle = options[1], options[2], options[3], options[4]
+            zoom = low + (high - low) * draws[:, 0]
+            theta = angle * (2.0 * draws[:, 1] - 1.0)
+            shift = jitter * (2.0 * draws[:, 2:] - 1.0)
+            cos, sin = tf.cos(theta) / zoom, tf.sin(theta) / zoom
+            cy, cx = (height - 1) / 2.0, (width - 1) / 2.0
+            # Output pixel (x, y) reads input pixel (a0 x + a1 y + a2, b0 x + b1 y + b2).
+            transforms = tf.stack([cos, -sin, cx - cos * cx + sin * cy + shift[:, 0],
+                                   sin, cos, cy - sin * cx - cos * cy + shift[:, 1],
+                                   tf.zeros_like(cos), tf.zeros_like(cos)], axis=1)
+            return tf.raw_ops.ImageProjectiveTransformV3(
+                images=images, transforms=transforms, output_shape=[height, width],
+                fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
+
+        def total_variation(images):
+            dy = tf.reduce_sum(tf.abs(images[:, 1:] - images[:, :-1]))
+            dx = tf.reduce_sum(tf.abs(images[:, :, 1:] - images[:, :, :-1]))
+            return dx + dy
+
+        def normalized(grads):
+            axes = tf.range(1, tf.rank(grads))
+            rms = tf.sqrt(tf.reduce_mean(tf.square(grads), axis=axes, keepdims=True))
+            return tf.math.divide_no_nan(grads, rms)
+
+        @graph_function(reduce_retracing=True)
+        def ascend(params, first_moment, second_moment, chosen, options, seed, done, todo):
+            batch_axis = 1 if param == "fourier" else 0
+
+            def per_image(grads):  # normalize each image's gradient separately
+                moved = tf.experimental.numpy.moveaxis(grads, batch_axis, 0)
+                return tf.experimental.numpy.moveaxis(normalized(moved), 0, batch_axis)
+
+            beta1, beta2 = 0.9, 0.999
+            for step in tf.range(done, done + todo):
+                step_seed = tf.stack([seed[0] * 1_000_003 + seed[1], tf.cast(step, tf.int64)])
+                with tf.GradientTape(persistent=any(penalized)) as tape:
+                    tape.watch(params)
+                    images = to_images(params)
+                    activation = tf.reduce_sum(objective(transform(images, options, step_seed),
+                                                         chosen))
+                    variation = total_variation(images) if penalized[0] else None
+                    distance = tf.reduce_sum(tf.square(images - 0.5)) if penalized[1] else None
+                # Each term's gradient normalized per image: the weights are relative
+                # strengths, whatever the scale of the layer's activations.
+                zero = tf.UnconnectedGradients.ZERO
+                grads = per_image(tape.gradient(activation, params, unconnected_gradients=zero))
+                if penalized[0]:
+                    grads -= options[5] * per_image(tape.gradient(variation, params))
+                if penalized[1]:
+                    grads -= options[6] * per_image(tape.gradient(distance, params))
+                del tape
+                # Adam, ascending.
+                t = tf.cast(step + 1, tf.float32)
+                first_moment = beta1 * first_moment + (1 - beta1) * grads
+                second_moment = beta2 * second_moment + (1 - beta2) * tf.square(grads)
+                corrected = (first_moment / (1 - beta1 ** t)) / (
+                    tf.sqrt(second_moment / (1 - beta2 ** t)) + 1e-8)
+                params += options[0] * corrected
+            return params, first_moment, second_moment
+
+        return ascend, graph_function()(to_images)
+
+    key = ("maximize_activation", image_shape, call.path, param, pre_activation, preprocess,
+           penalized)
+    return compiled(model, key, build)

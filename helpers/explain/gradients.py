@@ -1,0 +1,269 @@
+"""Pixel attributions from gradients: saliency, SmoothGrad, Integrated Gradients.
+
+Derived in chapter 05 (``notebooks/05_saliency.ipynb``). Each method differentiates the
+class score (a logit) with respect to the input pixels; SmoothGrad and Integrated Gradients
+do it for many perturbed copies of each image, which run here as batches (chunked when
+large), never as a Python loop over copies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from helpers.explain._graph import (
+    DEFAULT_BATCH_SIZE,
+    INDEX_SPEC,
+    as_image_batch,
+    check_positive_int,
+    class_indices,
+    class_scores,
+    compiled,
+    forward_pass,
+    graph_function,
+    image_spec,
+    in_batches,
+)
+
+ClassIndex = int | Sequence[int] | None
+
+
+def _input_gradients(forward, x, index):
+    """d(class score)/d(pixels) for a batch, and the classes used."""
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(x)
+        _, logits = forward.run(x)
+        scores, index = class_scores(logits, index)
+    grads = tape.gradient(scores, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    return grads, index
+
+
+def _saliency_fn(model, image_shape):
+    def build():
+        forward = forward_pass(model, image_shape)
+
+        @graph_function(input_signature=[image_spec(image_shape), INDEX_SPEC])
+        def saliency_map(x, index):
+            grads, _ = _input_gradients(forward, x, index)
+            return tf.reduce_max(tf.abs(grads), axis=-1)
+
+        return saliency_map
+
+    return compiled(model, ("saliency", image_shape), build)
+
+
+def _predict_fn(model, image_shape):
+    def build():
+        forward = forward_pass(model, image_shape)
+
+        @graph_function(input_signature=[image_spec(image_shape)])
+        def predicted_class(x):
+            _, logits = forward.run(x)
+            return tf.argmax(logits, axis=-1, output_type=tf.int32)
+
+        return predicted_class
+
+    return compiled(model, ("predict", image_shape), build)
+
+
+def _resolve_predicted(model, batch, index, batch_size):
+    """Replace the -1s ("predicted class") of ``index`` by the class predicted on ``batch``."""
+    if (index >= 0).all():
+        return index
+    predicted = in_batches(_predict_fn(model, batch.shape[1:]), [batch], batch_size)
+    return np.where(index < 0, predicted, index).astype(np.int32)
+
+
+def _summed_over_copies(function, copies: np.ndarray, batch_size: int):
+    """For a chunk of images, the sum of ``function(*chunk, part)`` over the parts of
+    ``copies`` (noise patterns, path positions), each part as large as fits in one call of
+    ``batch_size`` images together with the chunk's images."""
+    def one_chunk_of_images(*chunk):
+        per_call = max(1, batch_size // int(chunk[0].shape[0]))
+        total = 0.0
+        for start in range(0, len(copies), per_call):
+            total += function(*chunk, tf.constant(copies[start:start + per_call])).numpy()
+        return total
+
+    return one_chunk_of_images
+
+
+def _prepare(model, images, class_index, batch_size):
+    batch, single = as_image_batch(images, model)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    forward = forward_pass(model, batch.shape[1:])
+    index = class_indices(class_index, len(batch), forward.require_classes())
+    return batch, single, index, batch_size
+
+
+def saliency(model: keras.Model, images: np.ndarray, class_index: ClassIndex = None, *,
+             batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+    """Simonyan et al.'s saliency map: how much each pixel can change the class score.
+
+    The absolute gradient of the class logit with respect to the input, maximized over
+    the color channels. Derived in chapter 05 (notebooks/05_saliency.ipynb).
+
+    Parameters
+    ----------
+    model
+        A Keras classifier; a final softmax is looked through (scores are logits).
+    images
+        float32 ``(N, H, W, C)`` or one image ``(H, W, C)``, preprocessed for the model.
+    class_index
+        ``None``: each image's predicted class; an int: that class for every image; a
+        sequence: one class per image.
+    batch_size
+        Images per forward and backward pass.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(N, H, W)`` (``(H, W)`` for one image), non-negative.
+    """
+    batch, single, index, batch_size = _prepare(model, images, class_index, batch_size)
+    maps = in_batches(_saliency_fn(model, batch.shape[1:]), [batch, index], batch_size)
+    return maps[0] if single else maps
+
+
+def _noisy_saliency_fn(model, image_shape):
+    def build():
+        forward = forward_pass(model, image_shape)
+        spec = tf.TensorSpec((None, *image_shape), tf.float32)
+
+        @graph_function(input_signature=[image_spec(image_shape), INDEX_SPEC,
+                                      tf.TensorSpec((None,), tf.float32), spec])
+        def noisy_saliency_sum(x, index, sigma, noise):
+            # All (sample, image) pairs as one batch, sample-major.
+            samples, n = tf.shape(noise)[0], tf.shape(x)[0]
+            noisy = x[None] + noise[:, None] * sigma[None, :, None, None, None]
+            noisy = tf.reshape(noisy, (samples * n, *image_shape))
+            grads, _ = _input_gradients(forward, noisy, tf.tile(index, [samples]))
+            maps = tf.reduce_max(tf.abs(grads), axis=-1)
+            return tf.reduce_sum(tf.reshape(maps, (samples, n, *image_shape[:2])), axis=0)
+
+        return noisy_saliency_sum
+
+    return compiled(model, ("smoothgrad", image_shape), build)
+
+
+def smoothgrad(model: keras.Model, images: np.ndarray, class_index: ClassIndex = None,
+               samples: int = 25, noise: float = 0.15, *, seed: int = 0,
+               batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+    """Smilkov et al.'s SmoothGrad: the saliency map averaged over noisy copies.
+
+    ``mean over k of saliency(x + noise_k)`` with Gaussian ``noise_k``; with ``noise=0`` it
+    is exactly :func:`saliency`. All ``samples x N`` noisy copies run as batches of at
+    most ``batch_size`` images. Derived in chapter 05 (notebooks/05_saliency.ipynb).
+
+    Parameters
+    ----------
+    model, images, class_index
+        As for :func:`saliency`. ``None`` picks the class predicted on the clean image.
+    samples
+        Noisy copies per image.
+    noise
+        Standard deviation of the noise, as a fraction of each image's value range
+        (``max - min``); Smilkov et al. recommend 0.1 to 0.2.
+    seed
+        Seed of the noise. The same noise patterns (scaled per image) serve every image,
+        so an image gets the same map alone or inside any batch.
+    batch_size
+        Images per forward and backward pass.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(N, H, W)`` (``(H, W)`` for one image), non-negative.
+    """
+    batch, single, index, batch_size = _prepare(model, images, class_index, batch_size)
+    samples = check_positive_int(samples, "samples")
+    if not np.isfinite(noise) or noise < 0:
+        raise ValueError(f"noise must be a non-negative fraction of the value range, got {noise}")
+    index = _resolve_predicted(model, batch, index, batch_size)
+    noise_patterns = np.random.default_rng(seed).standard_normal(
+        (samples, *batch.shape[1:]), dtype=np.float32)
+    sigma = (noise * (batch.max(axis=(1, 2, 3)) - batch.min(axis=(1, 2, 3)))).astype(np.float32)
+    summed = _summed_over_copies(_noisy_saliency_fn(model, batch.shape[1:]), noise_patterns,
+                                 batch_size)
+    maps = in_batches(summed, [batch, index, sigma], batch_size) / samples
+    return maps[0] if single else maps
+
+
+def _path_gradients_fn(model, image_shape):
+    def build():
+        forward = forward_pass(model, image_shape)
+
+        @graph_function(input_signature=[image_spec(image_shape), image_spec(image_shape),
+                                      INDEX_SPEC, tf.TensorSpec((None,), tf.float32)])
+        def path_gradient_sum(x, baseline, index, alphas):
+            # Points baseline + alpha (x - baseline) for every (alpha, image), as one batch.
+            steps, n = tf.shape(alphas)[0], tf.shape(x)[0]
+            points = baseline[None] + alphas[:, None, None, None, None] * (x - baseline)[None]
+            points = tf.reshape(points, (steps * n, *image_shape))
+            grads, _ = _input_gradients(forward, points, tf.tile(index, [steps]))
+            return tf.reduce_sum(tf.reshape(grads, (steps, n, *image_shape)), axis=0)
+
+        return path_gradient_sum
+
+    return compiled(model, ("integrated_gradients", image_shape), build)
+
+
+def integrated_gradients(model: keras.Model, images: np.ndarray,
+                         class_index: ClassIndex = None, baseline: float | np.ndarray | None = None,
+                         steps: int = 64, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+    """Sundararajan et al.'s Integrated Gradients: signed attributions that add up.
+
+    ``(x - baseline) * mean of the gradients along the straight path from baseline to x``,
+    the path integral computed with the midpoint rule on ``steps`` points. The attributions
+    of an image sum to ``score(x) - score(baseline)`` (completeness), more exactly the more
+    steps. All ``steps x N`` points run as batches of at most ``batch_size`` images.
+    Derived in chapter 05 (notebooks/05_saliency.ipynb).
+
+    Parameters
+    ----------
+    model, images, class_index
+        As for :func:`saliency`. ``None`` picks the class predicted on the image itself.
+    baseline
+        The reference input: ``None`` for black (zeros), a number for a constant image, one
+        image ``(H, W, C)`` for every image, or a batch ``(N, H, W, C)``.
+    steps
+        Points on the path (gradient evaluations per image).
+    batch_size
+        Images per forward and backward pass.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(N, H, W, C)`` (``(H, W, C)`` for one image), signed.
+    """
+    batch, single, index, batch_size = _prepare(model, images, class_index, batch_size)
+    steps = check_positive_int(steps, "steps")
+    baseline = _as_baseline(baseline, batch)
+    index = _resolve_predicted(model, batch, index, batch_size)
+    alphas = ((np.arange(steps) + 0.5) / steps).astype(np.float32)
+    summed = _summed_over_copies(_path_gradients_fn(model, batch.shape[1:]), alphas,
+                                 batch_size)
+    gradient_sums = in_batches(summed, [batch, baseline, index], batch_size)
+    attributions = ((batch - baseline) * gradient_sums / steps).astype(np.float32)
+    return attributions[0] if single else attributions
+
+
+def _as_baseline(baseline, batch: np.ndarray) -> np.ndarray:
+    if baseline is None:
+        return np.zeros_like(batch)
+    if isinstance(baseline, (tf.Tensor, tf.Variable)):
+        baseline = baseline.numpy()
+    array = np.asarray(baseline)
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise TypeError(f"baseline must be None, a number or a float array, got {array.dtype}")
+    if array.ndim == 0:
+        return np.full_like(batch, float(array))
+    if array.shape == batch.shape[1:]:
+        return np.broadcast_to(array, batch.shape).astype(np.float32)
+    if array.shape == batch.shape:
+        return array.astype(np.float32)
+    raise ValueError(f"baseline must be a number, one image {batch.shape[1:]} or one per image "
+                     f"{batch.shape}; got shape {array.shape}")

@@ -1,0 +1,530 @@
+"""helpers.explain: the mathematical facts each method must satisfy, on small seeded models.
+
+Every reference is computed independently of the helpers: finite differences, a direct
+``GradientTape`` on a plain ``keras.Model``, or the method's formula in NumPy.
+"""
+
+import gc
+import weakref
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from numpy.testing import assert_allclose
+
+import helpers
+from helpers import explain
+from helpers.explain import _graph
+from helpers.models import COURSE_MODEL_PATH, build_course_model
+
+SHAPE = (8, 8, 2)
+
+
+def glorot(seed):
+    return keras.initializers.GlorotUniform(seed=seed)
+
+
+def smooth_model(dtype="float32", head_activation=None, final_layer=None):
+    """A small Functional model with smooth activations (no ReLU kinks) and a GAP head;
+    the same seeded weights whatever the dtype or final softmax."""
+    inputs = keras.Input(SHAPE, dtype=dtype)
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="tanh", kernel_initializer=glorot(1),
+                            bias_initializer="ones", dtype=dtype, name="c1")(inputs)
+    x = keras.layers.Conv2D(6, 3, activation="softplus", kernel_initializer=glorot(2),
+                            dtype=dtype, name="c2")(x)
+    x = keras.layers.GlobalAveragePooling2D(dtype=dtype, name="gap")(x)
+    # Positive weights from the channels to every class: no class has an all-zero CAM.
+    x = keras.layers.Dense(3, activation=head_activation,
+                           kernel_initializer=keras.initializers.RandomUniform(0.1, 1, seed=3),
+                           bias_initializer=keras.initializers.RandomNormal(seed=4),
+                           dtype=dtype, name="head")(x)
+    if final_layer is not None:
+        x = final_layer(x)
+    return keras.Model(inputs, x, name="smooth")
+
+
+def branchy_model():
+    """A ReLU model with a skip connection, dropout and a GAP head."""
+    inputs = keras.Input(SHAPE)
+    a = keras.layers.Conv2D(5, 3, padding="same", activation="relu", kernel_initializer=glorot(5),
+                            name="a")(inputs)
+    b = keras.layers.Conv2D(5, 3, padding="same", activation="relu", kernel_initializer=glorot(6),
+                            name="b")(a)
+    x = keras.layers.Add(name="add")([a, b])
+    x = keras.layers.Conv2D(7, 3, activation="relu", kernel_initializer=glorot(7), name="c")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    x = keras.layers.Dropout(0.5, name="drop")(x)
+    return keras.Model(inputs, keras.layers.Dense(4, kernel_initializer=glorot(8),
+                                                  name="out")(x), name="branchy")
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(0).random((3, *SHAPE), dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def smooth():
+    return smooth_model()
+
+
+@pytest.fixture(scope="module")
+def softmax_models():
+    return {"dense softmax": smooth_model(head_activation="softmax"),
+            "Softmax layer": smooth_model(final_layer=keras.layers.Softmax(name="probs")),
+            "Activation softmax": smooth_model(
+                final_layer=keras.layers.Activation("softmax", name="probs"))}
+
+
+@pytest.fixture(scope="module")
+def zero_model():
+    model = smooth_model()
+    model.set_weights([np.zeros_like(w) for w in model.get_weights()])
+    return model
+
+
+@pytest.fixture(scope="module")
+def branchy():
+    return branchy_model()
+
+
+@pytest.fixture(scope="module")
+def course():
+    return build_course_model(seed=0)
+
+
+@pytest.fixture(scope="module")
+def nested():
+    """A keras.applications base inside a Sequential: layers found inside the base."""
+    base = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+    return keras.Sequential([keras.Input((32, 32, 3)), base,
+                             keras.layers.GlobalAveragePooling2D(name="gap"),
+                             keras.layers.Dense(4, activation="softmax", name="probs",
+                                                kernel_initializer=glorot(9))])
+
+
+def tape_activations_and_gradients(model, layer, images, class_index):
+    """The layer's output and d(logit)/d(output), the textbook way (flat models only)."""
+    sub = keras.Model(model.input, [model.get_layer(layer).output, model.output])
+    with tf.GradientTape() as tape:
+        activations, logits = sub(images)
+        score = tf.gather(logits, class_index, axis=1, batch_dims=1)
+    return activations.numpy(), tape.gradient(score, activations).numpy()
+
+
+def upsample(maps, size):
+    return tf.image.resize(maps[..., None], size, method="bilinear").numpy()[..., 0]
+
+
+# -- saliency, SmoothGrad, Integrated Gradients ----------------------------------------------
+def test_saliency_equals_finite_differences(images):
+    model = smooth_model("float64")  # central differences in float64 are exact to ~1e-10
+    x = images.astype(np.float64)
+    eps = 1e-5
+    steps = np.eye(int(np.prod(SHAPE))).reshape(-1, *SHAPE) * eps  # one pixel each
+    plus = np.asarray(model(np.concatenate([x[:, None] + steps[None]]).reshape(-1, *SHAPE)))
+    minus = np.asarray(model(np.concatenate([x[:, None] - steps[None]]).reshape(-1, *SHAPE)))
+    grads = ((plus - minus)[:, 1] / (2 * eps)).reshape(len(x), *SHAPE)
+    assert_allclose(explain.saliency(model, images, class_index=1), np.abs(grads).max(-1),
+                    rtol=1e-5, atol=1e-8)
+
+
+def test_smoothgrad_is_the_mean_saliency_over_noisy_copies(smooth, images):
+    samples, noise, seed = 5, 0.2, 3
+    patterns = np.random.default_rng(seed).standard_normal((samples, *SHAPE), dtype=np.float32)
+    sigma = noise * (images.max(axis=(1, 2, 3)) - images.min(axis=(1, 2, 3)))
+    copies = images[None] + patterns[:, None] * sigma[None, :, None, None, None]
+    expected = np.mean([explain.saliency(smooth, c, class_index=[0, 1, 2]) for c in copies], 0)
+    result = explain.smoothgrad(smooth, images, [0, 1, 2], samples=samples, noise=noise,
+                                seed=seed, batch_size=4)  # 15 copies in 4 calls
+    assert_allclose(result, expected, rtol=1e-5, atol=1e-7)
+    assert_allclose(explain.smoothgrad(smooth, images, noise=0.0, samples=3),
+                    explain.saliency(smooth, images), rtol=1e-5, atol=1e-8)
+    assert not np.allclose(result, explain.smoothgrad(smooth, images, [0, 1, 2],
+                                                      samples=samples, noise=noise, seed=4))
+
+
+def test_integrated_gradients_completeness(course):
+    x = np.random.default_rng(1).random((3, 28, 28, 1), dtype=np.float32)
+    classes = [0, 4, 7]
+    attributions = explain.integrated_gradients(course, x, classes, steps=64, batch_size=64)
+    assert attributions.shape == x.shape and attributions.dtype == np.float32
+    baseline_logits = np.asarray(course(np.zeros_like(x)))
+    expected = (np.asarray(course(x)) - baseline_logits)[np.arange(3), classes]
+    assert_allclose(attributions.sum(axis=(1, 2, 3)), expected, rtol=0.01)
+
+
+def test_integrated_gradients_of_a_linear_model_is_input_times_weight(images):
+    model = keras.Sequential([keras.Input(SHAPE), keras.layers.Flatten(),
+                              keras.layers.Dense(2, kernel_initializer=glorot(0))])
+    baseline = np.full(SHAPE, 0.25, np.float32)
+    weights = model.layers[-1].kernel.numpy()[:, 1].reshape(SHAPE)
+    assert_allclose(explain.integrated_gradients(model, images, 1, baseline=baseline, steps=3),
+                    (images - baseline) * weights, rtol=1e-5, atol=1e-7)
+
+
+def test_integrated_gradients_baselines(smooth, images):
+    constant = explain.integrated_gradients(smooth, images, 0, baseline=0.5, steps=8)
+    per_image = explain.integrated_gradients(smooth, images, 0, steps=8,
+                                             baseline=np.full_like(images, 0.5))
+    assert_allclose(constant, per_image)
+    with pytest.raises(ValueError, match="baseline must be"):
+        explain.integrated_gradients(smooth, images, baseline=np.zeros((2, 2)))
+
+
+# -- CAM, Grad-CAM, Grad-CAM++, Score-CAM --------------------------------------------------------
+def test_cam_equals_grad_cam_times_area_on_a_gap_head(course):
+    x = np.random.default_rng(2).random((4, 28, 28, 1), dtype=np.float32)
+    cam = explain.cam(course, x, class_index=[1, 3, 5, 7])
+    grad_cam = explain.grad_cam(course, x, class_index=[1, 3, 5, 7])
+    assert cam.max() > 0
+    assert_allclose(grad_cam * 7 * 7, cam, rtol=1e-4, atol=1e-5 * cam.max())
+
+
+def test_cam_equals_its_formula(branchy, images):
+    activations, _ = tape_activations_and_gradients(branchy, "c", images, [0, 1, 2])
+    kernel = branchy.get_layer("out").kernel.numpy()
+    expected = np.maximum(np.einsum("nhwk,kn->nhw", activations, kernel[:, [0, 1, 2]]), 0)
+    assert_allclose(explain.cam(branchy, images, [0, 1, 2]), upsample(expected, SHAPE[:2]),
+                    rtol=1e-5, atol=1e-6)
+
+
+def test_grad_cam_equals_a_direct_gradient_tape(branchy, images):
+    for layer in ["b", "add", "c"]:
+        activations, grads = tape_activations_and_gradients(branchy, layer, images, [3, 0, 2])
+        coarse = np.maximum(np.einsum("nhwk,nk->nhw", activations, grads.mean(axis=(1, 2))), 0)
+        assert_allclose(explain.grad_cam(branchy, images, [3, 0, 2], layer=layer),
+                        upsample(coarse, SHAPE[:2]), rtol=1e-5, atol=1e-7, err_msg=layer)
+
+
+def test_grad_cam_plus_plus_equals_its_formula(branchy, images):
+    activations, g = tape_activations_and_gradients(branchy, "c", images, [1, 1, 1])
+    denominator = 2 * g**2 + activations.sum(axis=(1, 2), keepdims=True) * g**3
+    alphas = np.where(denominator != 0, g**2 / np.where(denominator != 0, denominator, 1), 0)
+    weights = (alphas * np.maximum(g, 0)).sum(axis=(1, 2))
+    coarse = np.maximum(np.einsum("nhwk,nk->nhw", activations, weights), 0)
+    assert_allclose(explain.grad_cam_plus_plus(branchy, images, 1),
+                    upsample(coarse, SHAPE[:2]), rtol=1e-4, atol=1e-7)
+
+
+def test_score_cam_equals_its_formula(branchy, images):
+    sub = keras.Model(branchy.input, branchy.get_layer("c").output)
+    activations = sub(images).numpy()  # (3, 6, 6, 7)
+    masks = upsample(np.moveaxis(activations, -1, 1).reshape(-1, 6, 6), SHAPE[:2])
+    low = masks.min(axis=(1, 2), keepdims=True)
+    span = masks.max(axis=(1, 2), keepdims=True) - low
+    masks = np.where(span > 0, (masks - low) / np.where(span > 0, span, 1), 0)
+    masked = np.repeat(images, 7, axis=0) * masks[..., None]
+    blank = tf.nn.softmax(branchy(np.zeros((1, *SHAPE), np.float32))).numpy()[0, 2]
+    probabilities = tf.nn.softmax(branchy(masked)).numpy()[:, 2].reshape(3, 7) - blank
+    coarse = np.maximum(np.einsum("nhwk,nk->nhw", activations, probabilities), 0)
+    result = explain.score_cam(branchy, images, 2, batch_size=5)  # 21 masked copies in 5 calls
+    assert_allclose(result, upsample(coarse, SHAPE[:2]), rtol=1e-5, atol=1e-7)
+    assert_allclose(explain.score_cam(branchy, images, 2, max_channels=7), result, rtol=1e-5,
+                    atol=1e-5 * result.max())
+    # The strongest 2 channels of each image only.
+    strongest = np.argsort(-activations.max(axis=(1, 2)), axis=1)[:, :2]
+    keep = np.zeros((3, 7))
+    np.put_along_axis(keep, strongest, 1, axis=1)
+    coarse = np.maximum(np.einsum("nhwk,nk->nhw", activations, probabilities * keep), 0)
+    assert_allclose(explain.score_cam(branchy, images, 2, max_channels=2),
+                    upsample(coarse, SHAPE[:2]), rtol=1e-5, atol=1e-7)
+
+
+def test_cam_needs_a_gap_head():
+    model = keras.Sequential([keras.Input(SHAPE), keras.layers.Conv2D(3, 3, name="conv"),
+                              keras.layers.Flatten(), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="GlobalAveragePooling2D.*Flatten -> Dense.*grad_cam"):
+        explain.cam(model, np.zeros(SHAPE, np.float32))
+
+
+# -- every method: shapes, class_index, softmax, nesting, zero gradients, errors ----------------
+METHODS = {
+    "saliency": explain.saliency,
+    "smoothgrad": lambda m, x, c=None: explain.smoothgrad(m, x, c, samples=4),
+    "integrated_gradients": lambda m, x, c=None: explain.integrated_gradients(m, x, c, steps=8),
+    "cam": explain.cam,
+    "grad_cam": explain.grad_cam,
+    "grad_cam_plus_plus": explain.grad_cam_plus_plus,
+    "score_cam": explain.score_cam,
+}
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_single_image_and_batch_agree(name, smooth, images):
+    method = METHODS[name]
+    batch = method(smooth, images)
+    expected_shape = images.shape if name == "integrated_gradients" else images.shape[:3]
+    assert batch.shape == expected_shape and batch.dtype == np.float32
+    assert np.isfinite(batch).all() and np.abs(batch).min(axis=0).max() > 0
+    if name != "integrated_gradients":
+        assert (batch >= 0).all()
+    single = method(smooth, images[1])
+    assert single.shape == expected_shape[1:]
+    assert_allclose(single, batch[1], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_class_index_none_int_and_sequence(name, smooth, images):
+    method = METHODS[name]
+    predicted = np.asarray(smooth(images)).argmax(axis=1)
+    assert_allclose(method(smooth, images), method(smooth, images, list(predicted)), rtol=1e-6)
+    assert_allclose(method(smooth, images, 2), method(smooth, images, [2, 2, 2]), rtol=1e-6)
+    per_image = method(smooth, images, np.array([0, 1, 2]))
+    assert_allclose(per_image[1], method(smooth, images[1], 1), rtol=1e-5, atol=1e-7)
+    assert not np.allclose(method(smooth, images, 0), method(smooth, images, 1))
+
+
+@pytest.mark.parametrize(("ending", "name"), [("dense softmax", name) for name in METHODS] + [
+    (ending, name) for ending in ["Softmax layer", "Activation softmax"]
+    for name in ["saliency", "grad_cam"]])
+def test_softmax_model_is_explained_through_its_logits_and_left_unchanged(
+        name, ending, softmax_models, smooth, images):
+    model = softmax_models[ending]  # the same seeded weights as `smooth`, which ends in logits
+    before = [w.copy() for w in model.get_weights()]
+    method = METHODS[name]
+    assert_allclose(method(model, images, [0, 2, 1]), method(smooth, images, [0, 2, 1]),
+                    rtol=1e-5, atol=1e-7)
+    # The caller's model still outputs probabilities, with its weights untouched.
+    assert_allclose(np.asarray(model(images)).sum(axis=1), 1.0, rtol=1e-5)
+    if ending == "dense softmax":
+        assert model.get_layer("head").activation is keras.activations.softmax
+    else:
+        assert model.layers[-1].name == "probs"
+    for w, b in zip(model.get_weights(), before, strict=True):
+        assert_allclose(w, b)
+
+
+def test_layers_inside_a_nested_keras_applications_base(nested):
+    x = np.random.default_rng(3).random((2, 32, 32, 3), dtype=np.float32)
+    base = nested.layers[0]
+    kernel, bias = nested.get_layer("probs").get_weights()
+    sub = keras.Model(base.input, [base.get_layer("block4_conv3").output, base.output])
+    with tf.GradientTape() as tape:
+        activations, features = sub(x)
+        logits = tf.reduce_mean(features, axis=(1, 2)) @ kernel + bias  # before the softmax
+        score = tf.gather(logits, [1, 3], axis=1, batch_dims=1)
+    grads = tape.gradient(score, activations).numpy()
+    coarse = np.maximum(np.einsum("nhwk,nk->nhw", activations.numpy(),
+                                  grads.mean(axis=(1, 2))), 0)
+    result = explain.grad_cam(nested, x, [1, 3], layer="block4_conv3")
+    assert_allclose(result, upsample(coarse, (32, 32)), rtol=1e-4, atol=1e-6 * result.max())
+    assert_allclose(explain.grad_cam(nested, x, [1, 3], layer="vgg16/block4_conv3"), result)
+    # layer=None: the last spatial layer, block5_pool (1 x 1) inside the base: CAM applies.
+    assert_allclose(explain.cam(nested, x, [1, 3]), explain.grad_cam(nested, x, [1, 3]),
+                    rtol=1e-4, atol=1e-9)
+    maps = explain.feature_maps(nested, x[0], ["block1_conv2", "block5_pool"])
+    assert list(maps) == ["block1_conv2", "block5_pool"]
+    assert maps["block1_conv2"].shape == (32, 32, 64) and maps["block5_pool"].shape == (1, 1, 512)
+    assert_allclose(maps["block1_conv2"],
+                    keras.Model(base.input, base.get_layer("block1_conv2").output)(x)[0],
+                    rtol=1e-5, atol=1e-6)
+
+
+def test_sequential_without_input_works_called_or_not(images):
+    def build():
+        return keras.Sequential([keras.layers.Conv2D(3, 3, name="conv", activation="relu",
+                                                     kernel_initializer=glorot(0)),
+                                 keras.layers.GlobalAveragePooling2D(),
+                                 keras.layers.Dense(2, kernel_initializer=glorot(1))])
+    called = build()
+    called(images)
+    never_called = build()
+    assert_allclose(explain.grad_cam(never_called, images, 1),
+                    explain.grad_cam(called, images, 1), rtol=1e-6)
+
+
+class Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__(name="subclassed")
+        self.conv = keras.layers.Conv2D(3, 3, activation="tanh", kernel_initializer=glorot(20))
+        self.gap = keras.layers.GlobalAveragePooling2D()
+        self.dense = keras.layers.Dense(2, kernel_initializer=glorot(21))
+
+    def call(self, x):
+        return self.dense(self.gap(self.conv(x)))
+
+
+def test_subclassed_models_get_pixel_methods_and_a_clear_error_for_layers(images):
+    model = Subclassed()
+    model(images)
+    x = tf.constant(images)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        score = model(x)[:, 1]
+    expected = np.abs(tape.gradient(score, x).numpy()).max(axis=-1)
+    assert_allclose(explain.saliency(model, images, 1), expected, rtol=1e-5, atol=1e-8)
+    with pytest.raises(TypeError, match="subclassed.*Sequential or Functional"):
+        explain.grad_cam(model, images)
+    with pytest.raises(TypeError, match="subclassed"):
+        explain.feature_maps(model, images, None)
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_zero_weights_give_all_zero_maps_without_nan(name, zero_model, images):
+    maps = METHODS[name](zero_model, images)
+    assert np.isfinite(maps).all()
+    assert_allclose(maps, 0.0)
+
+
+def test_feature_maps_equal_a_plain_submodel(branchy, images):
+    maps = explain.feature_maps(branchy, images, ["c", "a"])
+    assert list(maps) == ["c", "a"]
+    for name in ["a", "c"]:
+        expected = keras.Model(branchy.input, branchy.get_layer(name).output)(images)
+        assert maps[name].dtype == np.float32
+        assert_allclose(maps[name], expected, rtol=1e-6, atol=1e-7)
+    every = explain.feature_maps(branchy, images[0], None)
+    assert list(every) == ["a", "b", "add", "c"]
+    assert every["add"].shape == (8, 8, 5)
+
+
+def test_compiled_functions_are_reused_not_retraced(smooth, images):
+    explain.grad_cam(smooth, images)
+    explain.grad_cam(smooth, images[:2], 1)
+    explain.grad_cam(smooth, images[0])
+    function = _graph._CACHE[smooth][("grad_cam", SHAPE, "c2")]
+    assert function.experimental_get_tracing_count() == 1
+
+
+def test_cache_does_not_keep_models_alive(images):
+    model = smooth_model()
+    explain.saliency(model, images)
+    assert model in _graph._CACHE
+    reference = weakref.ref(model)
+    del model
+    gc.collect()
+    assert reference() is None
+
+
+def test_errors_say_what_was_expected(smooth, images):
+    with pytest.raises(ValueError, match=r"no layer named 'nope'.*\['c1', 'c2'\]"):
+        explain.grad_cam(smooth, images, layer="nope")
+    with pytest.raises(ValueError, match=r"'head' outputs shape \(None, 3\).*4-D.*\['c1', 'c2'\]"):
+        explain.grad_cam(smooth, images, layer="head")
+    with pytest.raises(TypeError, match="layer must be a layer name"):
+        explain.score_cam(smooth, images, layer=3)
+    with pytest.raises(ValueError, match="class_index 3 is out of range.*3 classes, 0 to 2"):
+        explain.saliency(smooth, images, class_index=3)
+    with pytest.raises(ValueError, match="class_index -1 is out of range"):
+        explain.grad_cam(smooth, images, class_index=[0, -1, 0])
+    with pytest.raises(ValueError, match="got 2 class indices for 3 images"):
+        explain.cam(smooth, images, class_index=[0, 1])
+    with pytest.raises(TypeError, match="class_index must be None, an int or a sequence"):
+        explain.saliency(smooth, images, class_index=1.0)
+    with pytest.raises(TypeError, match="class_index must be None"):
+        explain.saliency(smooth, images, class_index=True)
+    with pytest.raises(TypeError, match="floating point.*uint8"):
+        explain.saliency(smooth, (images * 255).astype(np.uint8))
+    with pytest.raises(ValueError, match=r"one image \(H, W, C\) or a batch \(N, H, W, C\)"):
+        explain.grad_cam(smooth, images[0, ..., 0])
+    with pytest.raises(ValueError, match=r"expects images of shape \(8, 8, 2\).*\(9, 8, 2\)"):
+        explain.smoothgrad(smooth, np.zeros((1, 9, 8, 2), np.float32))
+    with pytest.raises(ValueError, match="NaN"):
+        explain.integrated_gradients(smooth, np.full(SHAPE, np.nan, np.float32))
+    with pytest.raises(ValueError, match="at least one image"):
+        explain.saliency(smooth, np.zeros((0, *SHAPE), np.float32))
+    with pytest.raises(ValueError, match="samples must be a positive int"):
+        explain.smoothgrad(smooth, images, samples=0)
+    with pytest.raises(TypeError, match="model must be a keras.Model"):
+        explain.saliency(lambda x: x, images)
+    with pytest.raises(TypeError, match="layers must be a layer name"):
+        explain.feature_maps(smooth, images, [])
+
+
+# -- filter visualization -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def conv_model():
+    return keras.Sequential([
+        keras.Input((16, 16, 1)),
+        keras.layers.Conv2D(6, 3, activation="relu", kernel_initializer=glorot(10), name="c1"),
+        keras.layers.Conv2D(6, 3, activation="relu", kernel_initializer=glorot(11), name="c2"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(3, kernel_initializer=glorot(12), name="logits")], name="conv")
+
+
+@pytest.mark.parametrize("param", ["fourier", "pixel"])
+def test_maximize_activation_raises_each_filters_activation(conv_model, param):
+    filters = [0, 2, 3, 5]
+    images = explain.maximize_activation(conv_model, "c2", filters, steps=32, param=param,
+                                         progress=False)
+    assert images.shape == (4, 16, 16, 1) and images.dtype == np.float32
+    assert images.min() >= 0 and images.max() <= 1
+    means = explain.feature_maps(conv_model, images, "c2")["c2"].mean(axis=(1, 2))[:, filters]
+    start = explain.feature_maps(conv_model, np.full((16, 16, 1), 0.5, np.float32),
+                                 "c2")["c2"].mean(axis=(0, 1))[filters]
+    own = np.diag(means)
+    assert (own > start).all(), (own, start)
+    others = np.where(np.eye(4, dtype=bool), -np.inf, means).max(axis=0)
+    assert (own > others).all(), (own, others)
+
+
+def test_maximize_activation_is_seeded_and_takes_one_filter(conv_model):
+    first = explain.maximize_activation(conv_model, "c1", 1, steps=8, progress=False)
+    assert first.shape == (16, 16, 1)
+    again = explain.maximize_activation(conv_model, "c1", [1], steps=8, progress=False)
+    assert_allclose(again[0], first)
+    other = explain.maximize_activation(conv_model, "c1", [1], steps=8, seed=1, progress=False)
+    assert not np.allclose(other, again)
+
+
+def test_maximize_activation_of_class_logits_in_color_and_in_a_nested_model():
+    base = keras.Sequential([keras.Input((16, 16, 3)),
+                             keras.layers.Conv2D(6, 3, activation="relu",
+                                                 kernel_initializer=glorot(13)),
+                             keras.layers.Conv2D(6, 3, activation="relu", name="inner",
+                                                 kernel_initializer=glorot(15))], name="base")
+    model = keras.Sequential([keras.Input((16, 16, 3)), base,
+                              keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(3, activation="softmax", name="probs",
+                                                 kernel_initializer=glorot(14))])
+    classes = explain.maximize_activation(model, "probs", [0, 2], steps=24, progress=False,
+                                          batch_size=1)  # two batches of one
+    assert classes.shape == (2, 16, 16, 3)
+    probabilities = np.asarray(model(np.concatenate([classes, np.full_like(classes[:1], 0.5)])))
+    assert probabilities[0, 0] > probabilities[1:, 0].max()
+    assert probabilities[1, 2] > probabilities[[0, 2], 2].max()
+    inner = explain.maximize_activation(model, "inner", [5], steps=24, progress=False)
+    start = explain.feature_maps(model, np.full((16, 16, 3), 0.5, np.float32), "inner")
+    after = explain.feature_maps(model, inner, "inner")
+    assert after["inner"][..., 5].mean() > start["inner"][..., 5].mean()
+
+
+def test_maximize_activation_penalties_smooth_and_gray_the_images(conv_model):
+    def total_variation(images):
+        return (np.abs(np.diff(images, axis=1)).mean() + np.abs(np.diff(images, axis=2)).mean())
+
+    plain = explain.maximize_activation(conv_model, "c2", [0, 1], steps=16, progress=False)
+    smooth = explain.maximize_activation(conv_model, "c2", [0, 1], steps=16, progress=False,
+                                         total_variation=0.5)
+    gray = explain.maximize_activation(conv_model, "c2", [0, 1], steps=16, progress=False,
+                                       l2=0.5)
+    assert total_variation(smooth) < 0.8 * total_variation(plain)
+    assert np.mean((gray - 0.5) ** 2) < 0.8 * np.mean((plain - 0.5) ** 2)
+
+
+def test_maximize_activation_errors(conv_model):
+    with pytest.raises(ValueError, match="filter 6 is out of range.*6 channels"):
+        explain.maximize_activation(conv_model, "c1", [6], progress=False)
+    with pytest.raises(ValueError, match=r"no layer named 'x'.*\['c1', 'c2', .*'logits'\]"):
+        explain.maximize_activation(conv_model, "x", [0], progress=False)
+    with pytest.raises(ValueError, match="param must be one of"):
+        explain.maximize_activation(conv_model, "c1", [0], param="wavelet", progress=False)
+    with pytest.raises(TypeError, match="filters must be"):
+        explain.maximize_activation(conv_model, "c1", "all", progress=False)
+
+
+# -- the trained course model ----------------------------------------------------------------
+@pytest.mark.skipif(not COURSE_MODEL_PATH.is_file(), reason="the trained course model is absent")
+def test_trained_model_class_visualizations_are_classified_as_their_class():
+    model = helpers.load_course_model()
+    images = explain.maximize_activation(model, "logits", range(10), steps=64, progress=False)
+    logits = np.asarray(model(images))
+    start = np.asarray(model(np.full((1, 28, 28, 1), 0.5, np.float32)))[0]
+    own = np.diag(logits)
+    assert (own > start).all()
+    assert (own > np.where(np.eye(10, dtype=bool), -np.inf, logits).max(axis=0)).all()
+    maps = explain.grad_cam(model, images, class_index=list(range(10)))
+    assert_allclose(explain.cam(model, images, list(range(10))), maps * 7 * 7, rtol=1e-4,
+                    atol=1e-5 * maps.max() * 49)
