@@ -133,6 +133,9 @@ def ratio_goal(label: str, value: float, at_least: float | None = None,
 def print_row(row: Row) -> None:
     seconds = ", ".join(f"{name} {value * 1000:.1f} ms" for name, value in row.seconds.items())
     print(f"  {row.benchmark:<22} {row.subject:<13} batch {row.batch:<5} {seconds}")
+    if row.ratios:
+        print("      ratios: " + ", ".join(f"{name} {value:.2f}x"
+                                          for name, value in row.ratios.items()))
     for text, ok in row.goals:
         print(f"      {'PASS' if ok else 'MISS'}  {text}")
 

@@ -38,10 +38,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the course model only")
     parser.add_argument("--course-batch-sizes", type=sizes, default=[1, 8, 32])
-    parser.add_argument("--vgg-batch-sizes", type=sizes, default=[1, 8],
-                        help="VGG16 batches for Grad-CAM (32 adds ~6 minutes on 2 cores)")
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds, course model")
-    parser.add_argument("--vgg-rounds", type=int, default=2, help="timed rounds, VGG16")
+    parser.add_argument("--vgg-batch-sizes", type=sizes, default=[1, 8, 32],
+                        help="VGG16 batches for Grad-CAM (32 takes 4 of the ~10 minutes)")
+    parser.add_argument("--rounds", type=int, default=15,
+                        help="timed rounds, course model (Score-CAM: a third of them)")
+    parser.add_argument("--vgg-rounds", type=int, default=3, help="timed rounds, VGG16")
     args = parser.parse_args(argv)
 
     quiet()
@@ -64,7 +65,8 @@ def main(argv=None) -> int:
     print(f"\n== {course.name} (28x28x1), {', '.join(course.notes) or 'trained'}")
     batches = args.course_batch_sizes
     report(bench_cam.grad_cam_rows(course, batches, args.rounds, tf_keras_vis))
-    report(bench_cam.score_cam_rows(course, batches, args.rounds, tf_keras_vis, None))
+    report(bench_cam.score_cam_rows(course, batches, max(1, args.rounds // 3), tf_keras_vis,
+                                    None))
     report(bench_saliency.saliency_rows(course, batches, args.rounds, tf_keras_vis))
     report(bench_saliency.smoothgrad_rows(course, batches, args.rounds, tf_keras_vis))
     report(bench_filters.filter_rows(course.model, course.name, "conv3", (28, 28, 1),
@@ -75,7 +77,7 @@ def main(argv=None) -> int:
         print(f"\n== {vgg.name} (224x224x3), {', '.join(vgg.notes)}")
         rounds = args.vgg_rounds
         report(bench_cam.grad_cam_rows(vgg, args.vgg_batch_sizes, rounds, tf_keras_vis))
-        report(bench_cam.score_cam_rows(vgg, [1], 1, tf_keras_vis, max_channels=16))
+        report(bench_cam.score_cam_rows(vgg, [1], rounds, tf_keras_vis, max_channels=16))
         report(bench_saliency.saliency_rows(vgg, [4], rounds, tf_keras_vis))
         report(bench_saliency.smoothgrad_rows(vgg, [1], 1, tf_keras_vis))
         import keras

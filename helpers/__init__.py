@@ -13,12 +13,19 @@ from helpers.data import (
 )
 from helpers.models import load_course_model
 
+# isort: split
+# The explanation methods and the pictures, as ``helpers.explain.grad_cam(...)`` and
+# ``helpers.plot.overlay(...)`` after a plain ``import helpers``.
+from helpers import explain, plot
+
 __all__ = [
     "FASHION_MNIST_CLASSES",
     "DataNotFoundError",
+    "explain",
     "load_course_model",
     "load_fashion_mnist",
     "load_photo",
+    "plot",
     "setup",
 ]
 __version__ = "0.1.0"

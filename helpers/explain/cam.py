@@ -207,12 +207,13 @@ def _score_cam_fns(model, image_shape, call):
 
         @graph_function(input_signature=[image_spec(image_shape), INDEX_SPEC])
         def activations_and_classes(x, index):
-            # The blank image (all zeros) is the baseline each masked copy is compared to.
+            # The blank image (all zeros), the baseline each masked copy is compared to,
+            # rides along as one extra image (computed afresh: weights may have changed).
             n = tf.shape(x)[0]
-            taps, logits = forward.run(tf.concat([x, tf.zeros_like(x)], axis=0),
+            taps, logits = forward.run(tf.concat([x, tf.zeros_like(x[:1])], axis=0),
                                        taps=[call.layer])
             _, index = class_scores(logits[:n], index)
-            blank = tf.gather(tf.nn.softmax(logits[n:]), index, axis=1, batch_dims=1)
+            blank = tf.gather(tf.nn.softmax(logits[n])[None], index, axis=1)[0]
             return tf.cast(taps[call.name][:n], tf.float32), index, blank
 
         @graph_function(input_signature=[image_spec(image_shape), _ANY_4D, INDEX_SPEC])
