@@ -7,12 +7,44 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 
 # TensorFlow reads these once, when it is first imported, so they are set on
 # ``import helpers``, before any notebook imports TensorFlow itself.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # C++ INFO and WARNING lines
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with the process's stderr (file descriptor 2) sent to /dev/null.
+
+    On CPUs where TensorFlow turns on its oneDNN operations, its C++ code prints an
+    information line (and absl's "All log messages before absl::InitializeLog()") while it
+    loads, before ``TF_CPP_MIN_LOG_LEVEL`` is read; Jupyter would show them under the first
+    cell, on some machines and not on others. Python errors are not affected: an exception
+    raised by the import is reported after stderr is restored.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to silence
+        import tensorflow  # noqa: F401
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    if sys.stderr is not None:
+        sys.stderr.flush()  # what Python has written so far still goes out
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+_import_tensorflow_quietly()
 
 DEFAULT_SEED = 0
 
