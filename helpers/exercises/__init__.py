@@ -15,7 +15,7 @@ from importlib import import_module
 
 from helpers.exercises._common import CheckResult as CheckResult
 
-CHAPTER_MODULES = ("ch01", "ch02")
+CHAPTER_MODULES = ("ch01", "ch02", "ch03")
 
 
 def _chapter_modules():

@@ -1,0 +1,303 @@
+"""Self-checks for chapter 03 (notebooks/03_feature_maps.ipynb).
+
+Each check takes the learner's function and returns a
+:class:`~helpers.exercises._common.CheckResult`: ``Correct! ...``, or ``Not yet: ...`` with
+what is off. A check never raises, whatever it is given. The checks run the learner's
+function on small synthetic batches of feature maps ``(N, h, w, C)``, as they come out of a
+ReLU, so that no model has to be loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from helpers.exercises._common import (
+    CheckResult,
+    call_safely,
+    compare_arrays,
+    failed,
+    not_attempted,
+    passed,
+)
+
+__all__ = [
+    "check_class_top_channels",
+    "check_global_average_pool",
+    "check_zero_fraction",
+]
+
+
+def feature_map_batches() -> list[np.ndarray]:
+    """Small batches ``(N, h, w, C)`` of non-negative maps, as after a ReLU.
+
+    In the first batch N, h, w and C all differ, so that a result averaged over the wrong
+    axes has a shape that tells which ones. The second has a channel that is zero
+    everywhere (a "dead" channel) and one that is never zero.
+    """
+    rng = np.random.default_rng(3)
+    batches = [np.maximum(rng.normal(size=shape), 0).round(3).astype(np.float32)
+               for shape in [(2, 5, 4, 3), (5, 7, 7, 8), (1, 3, 5, 2), (3, 6, 6, 4)]]
+    batches[1][..., 2] = 0.0
+    batches[1][..., 5] = np.abs(batches[1][..., 5]) + 0.25
+    return batches
+
+
+def _as_numbers(got: Any) -> np.ndarray | None:
+    """``got`` as a float64 array, or ``None`` when it is not an array of numbers."""
+    if got is None or got is Ellipsis or isinstance(got, str | bytes):
+        return None
+    try:
+        return np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+
+
+def _same(got: Any, expected: np.ndarray) -> bool:
+    """Whether ``got`` is an array of the expected shape and values (never raises)."""
+    array = _as_numbers(got)
+    return (array is not None and array.shape == np.shape(expected)
+            and bool(np.allclose(array, expected, atol=1e-4, rtol=1e-4)))
+
+
+def _returned_none(call: str) -> CheckResult:
+    return failed(f"{call} returned None: replace the `...` placeholder with your code, and "
+                  "make sure the function ends with `return`.")
+
+
+def _first_slip(got: Any, slips: list[tuple[np.ndarray, str]]) -> str | None:
+    return next((hint for wrong, hint in slips if _same(got, wrong)), None)
+
+
+def _not_numbers(call: str, got: Any) -> CheckResult | None:
+    """A verdict when ``got`` is not an array of numbers (a str, a dict, a ragged list)."""
+    if _as_numbers(got) is None:
+        return failed(f"{call} returned a {type(got).__name__}; expected an array of "
+                      "numbers.")
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# Exercise 1: the fraction of zeros in each channel
+# ---------------------------------------------------------------------------------------
+
+def check_zero_fraction(zero_fraction: Callable) -> CheckResult:
+    """Check ``zero_fraction(maps)``: the fraction of zero values in each channel.
+
+    Parameters
+    ----------
+    zero_fraction
+        A function of a batch of feature maps ``(N, h, w, C)`` that returns an array of
+        shape ``(C,)``: for each channel, the fraction of its ``N * h * w`` values that are
+        exactly 0 (chapter 03, "How sparse are the maps?").
+    """
+    if zero_fraction is Ellipsis:
+        return not_attempted("zero_fraction")
+    batches = feature_map_batches()
+    for maps in batches:
+        expected = (maps == 0).mean(axis=(0, 1, 2))
+        call = f"zero_fraction(maps) with maps of shape {maps.shape}"
+        got, error = call_safely(zero_fraction, maps.copy(), name="zero_fraction")
+        if error:
+            return failed(error)
+        if got is None:
+            return _returned_none(call)
+        if _same(got, expected):
+            continue
+        verdict = _not_numbers(call, got)
+        if verdict is not None:
+            return verdict
+        zeros = maps == 0
+        per_value = maps.shape[0] * maps.shape[1] * maps.shape[2]
+        slips = [
+            (1 - expected, "this is the fraction of non-zero (active) values; the exercise "
+                           "asks for the fraction of zeros."),
+            (zeros.sum(axis=(0, 1, 2)), f"these are counts of zeros; divide each by the "
+                                        f"number of values in a channel, N * h * w = "
+                                        f"{per_value}."),
+            (zeros.mean(), "this is one fraction for the whole batch; the exercise asks for "
+                           "one per channel: average over the image, height and width axes "
+                           "(0, 1, 2) and keep the channel axis."),
+            (zeros.mean(axis=(1, 2, 3)), "this is one fraction per image (axis 0); the "
+                                         "exercise asks for one per channel (the last axis)."),
+            (zeros.mean(axis=(1, 2)), "this has one fraction per image and channel; average "
+                                      "over the images (axis 0) too."),
+            (zeros.mean(axis=3), "this averaged over the channels; keep the channel axis and "
+                                 "average over the other three."),
+            ((maps < 0).mean(axis=(0, 1, 2)), "this counts negative values, and after a ReLU "
+                                              "there are none: count the values equal to 0."),
+        ]
+        hint = _first_slip(got, slips)
+        if hint:
+            return failed(f"{call}: {hint}")
+        array = _as_numbers(got)
+        if (array is not None and array.shape == expected.shape and np.all(np.isfinite(array))
+                and (array.min() < 0 or array.max() > 1)):
+            return failed(f"{call} returned values from {array.min():.3g} to "
+                          f"{array.max():.3g}; fractions lie between 0 and 1.")
+        return failed(f"{call}: {compare_arrays(got, expected, 'the result')}")
+    return passed(f"zero_fraction is right on {len(batches)} batches, including a channel "
+                  "that is zero everywhere (1.0: a 'dead' channel) and one that is never "
+                  "zero (0.0).")
+
+
+# ---------------------------------------------------------------------------------------
+# Exercise 2: global average pooling by hand
+# ---------------------------------------------------------------------------------------
+
+def check_global_average_pool(global_average_pool: Callable) -> CheckResult:
+    """Check ``global_average_pool(maps)``: each channel of each image replaced by its mean.
+
+    Parameters
+    ----------
+    global_average_pool
+        A function of a batch of feature maps ``(N, h, w, C)`` that returns ``(N, C)``, what
+        ``keras.layers.GlobalAveragePooling2D`` returns (chapter 03, "From maps to 128
+        numbers").
+    """
+    if global_average_pool is Ellipsis:
+        return not_attempted("global_average_pool")
+    batches = feature_map_batches()
+    for maps in batches:
+        expected = maps.mean(axis=(1, 2))
+        call = f"global_average_pool(maps) with maps of shape {maps.shape}"
+        got, error = call_safely(global_average_pool, maps.copy(), name="global_average_pool")
+        if error:
+            return failed(error)
+        if got is None:
+            return _returned_none(call)
+        if _same(got, expected):
+            continue
+        verdict = _not_numbers(call, got)
+        if verdict is not None:
+            return verdict
+        height, width = maps.shape[1:3]
+        slips = [
+            (maps.sum(axis=(1, 2)), f"these are sums over each map; divide by its "
+                                    f"h * w = {height * width} values to get the mean."),
+            (maps.max(axis=(1, 2)), "these are the maxima of the maps (global max pooling); "
+                                    "global average pooling takes their means."),
+            (maps.mean(axis=3), "this averaged over the channels, giving one map per image; "
+                                "average over the height and width (axes 1 and 2) instead."),
+            *([(maps.mean(axis=(0, 1, 2)), "this averaged over the images too: keep one row "
+                                           "per image, shape (N, C).")]
+              if len(maps) > 1 else []),
+            (maps.mean(axis=1), "this averaged over the height only; average over the width "
+                                "(axis 2) as well."),
+            (maps.mean(axis=2), "this averaged over the width only; average over the height "
+                                "(axis 1) as well."),
+            (maps.mean(), "this is one number for the whole batch; global average pooling "
+                          "gives one per image and channel, shape (N, C)."),
+            (maps.mean(axis=(1, 2)).T, "this is transposed: the result has one row per image "
+                                       "and one column per channel, (N, C)."),
+        ]
+        hint = _first_slip(got, slips)
+        if hint:
+            return failed(f"{call}: {hint}")
+        return failed(f"{call}: {compare_arrays(got, expected, 'the result')}")
+    return passed(f"global_average_pool is right on {len(batches)} batches, square and "
+                  "rectangular maps: one mean per image and channel, shape (N, C), as "
+                  "keras.layers.GlobalAveragePooling2D computes it.")
+
+
+# ---------------------------------------------------------------------------------------
+# Exercise 3: the channels that fire most for a class
+# ---------------------------------------------------------------------------------------
+
+def top_channel_cases() -> list[tuple[np.ndarray, np.ndarray, int, int]]:
+    """``(maps, labels, class_index, k)`` cases whose channel means are all distinct.
+
+    Channels are boosted for some classes only, so that ranking the channels over all
+    images, or by their maximum, gives another answer than ranking them over one class.
+    """
+    rng = np.random.default_rng(33)
+    labels = np.array([0, 1, 2, 1, 0, 2, 2, 1, 0, 1, 2, 0])
+    maps = np.maximum(rng.normal(size=(len(labels), 3, 3, 10)), 0)
+    boost = rng.uniform(0, 2, size=(3, 10))  # class -> how much each channel fires
+    maps = (maps * (1 + boost[labels][:, None, None, :])).round(3).astype(np.float32)
+    return [(maps, labels, 1, 3), (maps, labels, 2, 5), (maps, labels, 0, 1)]
+
+
+def _ranking(means: np.ndarray, k: int) -> np.ndarray:
+    return np.argsort(-means, kind="stable")[:k]
+
+
+def check_class_top_channels(top_channels: Callable) -> CheckResult:
+    """Check ``top_channels(maps, labels, class_index, k)``.
+
+    Parameters
+    ----------
+    top_channels
+        A function of a batch of feature maps ``(N, h, w, C)``, their class ``labels``
+        ``(N,)``, a ``class_index`` and a number ``k`` that returns the indices of the
+        ``k`` channels whose mean activation over the images of that class is highest,
+        strongest first (chapter 03, "Deeper maps are more class-specific").
+    """
+    if top_channels is Ellipsis:
+        return not_attempted("top_channels")
+    cases = top_channel_cases()
+    for maps, labels, class_index, k in cases:
+        in_class = maps[labels == class_index]
+        means = in_class.mean(axis=(0, 1, 2))
+        expected = _ranking(means, k)
+        call = (f"top_channels(maps, labels, class_index={class_index}, k={k}) with maps of "
+                f"shape {maps.shape}")
+        got, error = call_safely(top_channels, maps.copy(), labels.copy(), class_index, k,
+                                 name="top_channels")
+        if error:
+            return failed(error)
+        if got is None:
+            return _returned_none(call)
+        array = _as_numbers(got)
+        if array is None:
+            return failed(f"{call} returned a {type(got).__name__}; expected a list or array "
+                          f"of {k} channel indices (ints).")
+        if array.ndim == 2 and array.shape[0] == len(in_class):
+            return failed(f"{call} returned one ranking per image, shape {array.shape}; "
+                          "average over the images of the class first, then rank the "
+                          f"channels once: {k} indices.")
+        if array.ndim == 0:
+            array = array.reshape(1)
+        if array.ndim != 1:
+            return failed(f"{call} returned an array of shape {array.shape}; expected {k} "
+                          f"channel indices, shape ({k},).")
+        if not np.all(np.isfinite(array)):
+            return failed(f"{call} returned NaN or infinity; expected {k} channel indices.")
+        if array.tolist() == expected.tolist():
+            continue
+        if _same(array, means[expected]):
+            return failed(f"{call} returned the mean activations of the top channels; "
+                          "return their indices (np.argsort gives indices).")
+        if not np.all(array == np.round(array)):
+            return failed(f"{call} returned {np.round(array, 3).tolist()}; expected {k} "
+                          "channel indices (whole numbers from 0 to C - 1).")
+        if len(array) != k:
+            return failed(f"{call} returned {len(array)} channels, expected k = {k}.")
+        ascending = np.argsort(means, kind="stable")
+        slips = [
+            (_ranking(maps.mean(axis=(0, 1, 2)), k),
+             "these are the top channels over all the images; keep only the images of the "
+             "class, maps[labels == class_index], before averaging."),
+            (ascending[:k], "these are the weakest channels: sort by decreasing mean "
+                            "(np.argsort(-means) or np.argsort(means)[::-1])."),
+            (ascending[-k:], "the right channels, but weakest first: put the strongest "
+                             "first (reverse the order)."),
+            (_ranking(in_class.max(axis=(0, 1, 2)), k),
+             "this ranks the channels by their largest value; rank them by their mean "
+             "activation over the class's images and positions."),
+        ]
+        hint = _first_slip(array, slips)
+        if hint:
+            return failed(f"{call} returned {array.astype(int).tolist()}: {hint}")
+        if sorted(array.tolist()) == sorted(expected.tolist()):
+            return failed(f"{call} returned {array.astype(int).tolist()}: the right channels "
+                          f"in the wrong order; expected {expected.tolist()}, strongest "
+                          "first.")
+        return failed(f"{call} returned {array.astype(int).tolist()}, expected "
+                      f"{expected.tolist()}: the channels with the highest mean activation "
+                      f"over the {len(in_class)} images of class {class_index}, strongest "
+                      "first.")
+    return passed(f"top_channels is right on {len(cases)} cases: the mean over the class's "
+                  "images and positions, ranked strongest first.")
