@@ -5,17 +5,22 @@ Call one with your answer; it says ``Correct!`` or explains what is off. For exa
 your code only inside the call you make, and turns any error your code raises into one
 readable sentence.
 
-Each chapter keeps its checks in its own module (``ch01``, ``ch02``, ...), listed in that
-module's ``__all__``; every one of them is reachable from here by name.
+Each chapter keeps its checks in its own module (``ch01``, ``ch02``, ...: every module of
+this package named ``chNN``), listed in that module's ``__all__``; every one of them is
+reachable from here by name.
 """
 
 from __future__ import annotations
 
+import pkgutil
+import re
 from importlib import import_module
 
 from helpers.exercises._common import CheckResult as CheckResult
 
-CHAPTER_MODULES = ("ch01", "ch02", "ch03")
+#: The chapters' modules, in reading order: ("ch01", "ch02", ...).
+CHAPTER_MODULES = tuple(sorted(module.name for module in pkgutil.iter_modules(__path__)
+                               if re.fullmatch(r"ch\d\d", module.name)))
 
 
 def _chapter_modules():
