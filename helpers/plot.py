@@ -1,9 +1,9 @@
 """Pictures: image grids with titles and heatmaps laid over images.
 
 ``show_images`` is introduced in chapter 01 (``notebooks/01_convolution.ipynb``);
-``show_feature_maps`` in chapter 03 (``notebooks/03_feature_maps.ipynb``); ``show_filters`` in
-chapter 04 (``notebooks/04_filter_visualization.ipynb``); ``show_attributions`` in chapter 05
-(``notebooks/05_saliency.ipynb``); ``overlay`` and ``show_overlays`` in chapter 06
+``show_feature_maps`` in chapter 03 (``notebooks/03_feature_maps.ipynb``); ``show_filters``
+in chapter 04 (``notebooks/04_filter_visualization.ipynb``); ``show_attributions`` and
+``show_overlays`` in chapter 05 (``notebooks/05_saliency.ipynb``); ``overlay`` in chapter 06
 (``notebooks/06_class_activation_maps.ipynb``).
 """
 
@@ -171,8 +171,8 @@ def show_overlays(
     """Heatmaps laid over their images, in a grid with titles and one shared colorbar.
 
     Use it for a batch (one heatmap per image) or to compare methods on one image (one
-    image, several heatmaps). Introduced in chapter 06
-    (notebooks/06_class_activation_maps.ipynb).
+    image, several heatmaps). Introduced in chapter 05 (notebooks/05_saliency.ipynb), used
+    for every heatmap from there on.
 
     Parameters
     ----------

@@ -91,3 +91,62 @@ def compare_arrays(got: Any, expected: np.ndarray, what: str, atol: float = 1e-4
                 f"the first is index {index}: got {got[index]:.4g}, expected "
                 f"{expected[index]:.4g}.")
     return None
+
+
+# -- judging an array a learner's function returned (chapters 03 to 06) ----------------------
+def as_numbers(got: Any) -> np.ndarray | None:
+    """``got`` as a float64 array, or ``None`` when it is not an array of numbers."""
+    if got is None or got is Ellipsis or isinstance(got, str | bytes):
+        return None
+    try:
+        return np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+
+
+def same(got: Any, expected: Any) -> bool:
+    """Whether ``got`` is an array of the expected shape and values (never raises)."""
+    array = as_numbers(got)
+    expected = np.asarray(expected, dtype=np.float64)
+    return (array is not None and array.shape == expected.shape
+            and bool(np.allclose(array, expected, atol=1e-4, rtol=1e-4)))
+
+
+def first_slip(got: Any, slips: list[tuple[Any, str]]) -> str | None:
+    """The hint of the first known wrong answer that ``got`` equals, if any."""
+    return next((hint for wrong, hint in slips if same(got, wrong)), None)
+
+
+def returned_none(call: str) -> CheckResult:
+    return failed(f"{call} returned None: replace the `...` placeholder with your code, and "
+                  "make sure the function ends with `return`.")
+
+
+def not_numbers(call: str, got: Any) -> CheckResult | None:
+    """A verdict when ``got`` is not an array of numbers (a str, a dict, a ragged list)."""
+    if as_numbers(got) is None:
+        return failed(f"{call} returned a {type(got).__name__}; expected an array of "
+                      "numbers.")
+    return None
+
+
+def unusable(call: str, got: Any) -> CheckResult | None:
+    """A verdict when ``got`` is None or not an array of numbers; ``None`` otherwise."""
+    return returned_none(call) if got is None else not_numbers(call, got)
+
+
+def judge(call: str, got: Any, expected: np.ndarray,
+          slips: list[tuple[Any, str]]) -> CheckResult | None:
+    """``None`` when ``got`` is right; otherwise the most specific explanation: unusable,
+    one of the known ``slips`` (wrong answer, hint), or where it differs."""
+    if got is None:
+        return returned_none(call)
+    if same(got, expected):
+        return None
+    bad = not_numbers(call, got)
+    if bad is not None:
+        return bad
+    hint = first_slip(got, slips)
+    if hint:
+        return failed(f"{call}: {hint}")
+    return failed(f"{call}: {compare_arrays(got, expected, 'the result')}")

@@ -10,17 +10,21 @@ ReLU, so that no model has to be loaded.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
 from helpers.exercises._common import (
     CheckResult,
+    as_numbers,
     call_safely,
     compare_arrays,
     failed,
+    first_slip,
     not_attempted,
+    not_numbers,
     passed,
+    returned_none,
+    same,
 )
 
 __all__ = [
@@ -43,40 +47,6 @@ def feature_map_batches() -> list[np.ndarray]:
     batches[1][..., 2] = 0.0
     batches[1][..., 5] = np.abs(batches[1][..., 5]) + 0.25
     return batches
-
-
-def _as_numbers(got: Any) -> np.ndarray | None:
-    """``got`` as a float64 array, or ``None`` when it is not an array of numbers."""
-    if got is None or got is Ellipsis or isinstance(got, str | bytes):
-        return None
-    try:
-        return np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-
-
-def _same(got: Any, expected: np.ndarray) -> bool:
-    """Whether ``got`` is an array of the expected shape and values (never raises)."""
-    array = _as_numbers(got)
-    return (array is not None and array.shape == np.shape(expected)
-            and bool(np.allclose(array, expected, atol=1e-4, rtol=1e-4)))
-
-
-def _returned_none(call: str) -> CheckResult:
-    return failed(f"{call} returned None: replace the `...` placeholder with your code, and "
-                  "make sure the function ends with `return`.")
-
-
-def _first_slip(got: Any, slips: list[tuple[np.ndarray, str]]) -> str | None:
-    return next((hint for wrong, hint in slips if _same(got, wrong)), None)
-
-
-def _not_numbers(call: str, got: Any) -> CheckResult | None:
-    """A verdict when ``got`` is not an array of numbers (a str, a dict, a ragged list)."""
-    if _as_numbers(got) is None:
-        return failed(f"{call} returned a {type(got).__name__}; expected an array of "
-                      "numbers.")
-    return None
 
 
 # ---------------------------------------------------------------------------------------
@@ -103,10 +73,10 @@ def check_zero_fraction(zero_fraction: Callable) -> CheckResult:
         if error:
             return failed(error)
         if got is None:
-            return _returned_none(call)
-        if _same(got, expected):
+            return returned_none(call)
+        if same(got, expected):
             continue
-        verdict = _not_numbers(call, got)
+        verdict = not_numbers(call, got)
         if verdict is not None:
             return verdict
         zeros = maps == 0
@@ -129,10 +99,10 @@ def check_zero_fraction(zero_fraction: Callable) -> CheckResult:
             ((maps < 0).mean(axis=(0, 1, 2)), "this counts negative values, and after a ReLU "
                                               "there are none: count the values equal to 0."),
         ]
-        hint = _first_slip(got, slips)
+        hint = first_slip(got, slips)
         if hint:
             return failed(f"{call}: {hint}")
-        array = _as_numbers(got)
+        array = as_numbers(got)
         if (array is not None and array.shape == expected.shape and np.all(np.isfinite(array))
                 and (array.min() < 0 or array.max() > 1)):
             return failed(f"{call} returned values from {array.min():.3g} to "
@@ -167,10 +137,10 @@ def check_global_average_pool(global_average_pool: Callable) -> CheckResult:
         if error:
             return failed(error)
         if got is None:
-            return _returned_none(call)
-        if _same(got, expected):
+            return returned_none(call)
+        if same(got, expected):
             continue
-        verdict = _not_numbers(call, got)
+        verdict = not_numbers(call, got)
         if verdict is not None:
             return verdict
         height, width = maps.shape[1:3]
@@ -193,7 +163,7 @@ def check_global_average_pool(global_average_pool: Callable) -> CheckResult:
             (maps.mean(axis=(1, 2)).T, "this is transposed: the result has one row per image "
                                        "and one column per channel, (N, C)."),
         ]
-        hint = _first_slip(got, slips)
+        hint = first_slip(got, slips)
         if hint:
             return failed(f"{call}: {hint}")
         return failed(f"{call}: {compare_arrays(got, expected, 'the result')}")
@@ -249,8 +219,8 @@ def check_class_top_channels(top_channels: Callable) -> CheckResult:
         if error:
             return failed(error)
         if got is None:
-            return _returned_none(call)
-        array = _as_numbers(got)
+            return returned_none(call)
+        array = as_numbers(got)
         if array is None:
             return failed(f"{call} returned a {type(got).__name__}; expected a list or array "
                           f"of {k} channel indices (ints).")
@@ -267,7 +237,7 @@ def check_class_top_channels(top_channels: Callable) -> CheckResult:
             return failed(f"{call} returned NaN or infinity; expected {k} channel indices.")
         if array.tolist() == expected.tolist():
             continue
-        if _same(array, means[expected]):
+        if same(array, means[expected]):
             return failed(f"{call} returned the mean activations of the top channels; "
                           "return their indices (np.argsort gives indices).")
         if not np.all(array == np.round(array)):
@@ -288,7 +258,7 @@ def check_class_top_channels(top_channels: Callable) -> CheckResult:
              "this ranks the channels by their largest value; rank them by their mean "
              "activation over the class's images and positions."),
         ]
-        hint = _first_slip(array, slips)
+        hint = first_slip(array, slips)
         if hint:
             return failed(f"{call} returned {array.astype(int).tolist()}: {hint}")
         if sorted(array.tolist()) == sorted(expected.tolist()):

@@ -1,0 +1,236 @@
+"""Self-checks for chapter 04 (notebooks/04_filter_visualization.ipynb).
+
+Each check takes the learner's function and returns a
+:class:`~helpers.exercises._common.CheckResult`: ``Correct! ...``, or ``Not yet: ...`` with
+what is off. A check never raises, whatever it is given. The checks run the learner's
+function on small synthetic images and gradients, so that no model has to be loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from helpers.exercises._common import (
+    CheckResult,
+    as_numbers,
+    call_safely,
+    failed,
+    judge,
+    not_attempted,
+    passed,
+)
+
+__all__ = [
+    "check_ascent_step",
+    "check_jitter",
+    "check_total_variation",
+]
+
+
+# ---------------------------------------------------------------------------------------
+# Exercise 1: total variation of a batch of images
+# ---------------------------------------------------------------------------------------
+
+def image_batches() -> list[np.ndarray]:
+    """Small image batches ``(N, H, W, C)`` in [0, 1].
+
+    N, H, W and C all differ in the first batch, so that a sum over the wrong axes shows in
+    the result's shape; the second has 3 channels, and its first image is flat (total
+    variation 0).
+    """
+    rng = np.random.default_rng(4)
+    batches = [rng.random(shape).round(3).astype(np.float32)
+               for shape in [(2, 5, 4, 3), (3, 6, 6, 3), (1, 4, 7, 1)]]
+    batches[1][0] = 0.5
+    return batches
+
+
+def _total_variation(images: np.ndarray) -> np.ndarray:
+    vertical = np.abs(np.diff(images, axis=1)).sum(axis=(1, 2, 3))
+    horizontal = np.abs(np.diff(images, axis=2)).sum(axis=(1, 2, 3))
+    return vertical + horizontal
+
+
+def check_total_variation(total_variation: Callable) -> CheckResult:
+    """Check ``total_variation(images)``: one total variation per image.
+
+    Parameters
+    ----------
+    total_variation
+        A function of a batch of images ``(N, H, W, C)`` that returns an array of shape
+        ``(N,)``: for each image, the sum of the absolute differences between vertically
+        and between horizontally neighboring pixels, over all channels, as
+        ``tf.image.total_variation`` computes it (chapter 04, "Why plain ascent draws
+        noise").
+    """
+    if total_variation is Ellipsis:
+        return not_attempted("total_variation")
+    for images in image_batches():
+        expected = _total_variation(images)
+        call = f"total_variation(images) with images of shape {images.shape}"
+        got, error = call_safely(total_variation, images.copy(), name="total_variation")
+        if error:
+            return failed(error)
+        vertical = np.abs(np.diff(images, axis=1)).sum(axis=(1, 2, 3))
+        horizontal = np.abs(np.diff(images, axis=2)).sum(axis=(1, 2, 3))
+        wrapped = (np.abs(images - np.roll(images, 1, axis=1))
+                   + np.abs(images - np.roll(images, 1, axis=2))).sum(axis=(1, 2, 3))
+        pairs = (images.shape[1] - 1) * images.shape[2] + images.shape[1] * (
+            images.shape[2] - 1)
+        slips = [
+            (vertical, "this counts only the differences between vertical neighbors (along "
+                       "the rows, axis 1); add those between horizontal neighbors (axis 2)."),
+            (horizontal, "this counts only the differences between horizontal neighbors "
+                         "(axis 2); add those between vertical neighbors (axis 1)."),
+            ((np.diff(images, axis=1) ** 2).sum(axis=(1, 2, 3))
+             + (np.diff(images, axis=2) ** 2).sum(axis=(1, 2, 3)),
+             "these are squared differences; total variation sums their absolute values."),
+            (np.diff(images, axis=1).sum(axis=(1, 2, 3))
+             + np.diff(images, axis=2).sum(axis=(1, 2, 3)),
+             "these are signed differences, which cancel out; take their absolute values."),
+            (expected.sum(), "this is one number for the whole batch; the exercise asks for "
+                             "one total variation per image, shape (N,)."),
+            (wrapped, "this also compares the last row (column) with the first one, as "
+                      "np.roll wraps around; compare only true neighbors, as np.diff or "
+                      "slicing images[:, 1:] - images[:, :-1] does."),
+            (expected / images.shape[-1], "this is the mean over the channels; the exercise "
+                                          "sums over them."),
+            (expected / (pairs * images.shape[-1]),
+             "this is a mean over the pairs of neighbors; the exercise asks for the sum."),
+        ]
+        verdict = judge(call, got, expected, slips)
+        if verdict is not None:
+            return verdict
+    return passed("total_variation is right on 3 batches, including a flat image (0) and "
+                  "3-channel images: the absolute differences of vertical plus horizontal "
+                  "neighbors, summed per image, as tf.image.total_variation computes them.")
+
+
+# ---------------------------------------------------------------------------------------
+# Exercise 2: one normalized gradient-ascent step
+# ---------------------------------------------------------------------------------------
+
+def ascent_cases() -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """``(image, gradient, step_size)``: images ``(H, W, C)`` with gradients of unequal
+    scale, and a zero gradient last (the step must leave the image as it is)."""
+    rng = np.random.default_rng(5)
+    cases = []
+    for shape, scale, step_size in [((5, 4, 1), 3.0, 0.1), ((6, 6, 3), 0.02, 0.05)]:
+        image = rng.random(shape).round(3).astype(np.float32)
+        gradient = (scale * rng.normal(size=shape)).astype(np.float32)
+        cases.append((image, gradient, step_size))
+    cases.append((rng.random((4, 4, 1)).round(3).astype(np.float32),
+                  np.zeros((4, 4, 1), np.float32), 0.1))
+    return cases
+
+
+def check_ascent_step(ascent_step: Callable) -> CheckResult:
+    """Check ``ascent_step(image, gradient, step_size)``: one normalized ascent step.
+
+    Parameters
+    ----------
+    ascent_step
+        A function that returns ``image + step_size * gradient / (rms + 1e-8)``, where
+        ``rms`` is the root mean square of ``gradient`` (chapter 04, "Gradient ascent on
+        the pixels").
+    """
+    if ascent_step is Ellipsis:
+        return not_attempted("ascent_step")
+    for image, gradient, step_size in ascent_cases():
+        rms = np.sqrt(np.mean(np.square(gradient, dtype=np.float64)))
+        expected = image + step_size * gradient / (rms + 1e-8)
+        call = (f"ascent_step(image, gradient, step_size={step_size}) with a gradient of "
+                f"shape {gradient.shape}" + (", all zero," if rms == 0 else ""))
+        got, error = call_safely(ascent_step, image.copy(), gradient.copy(), step_size,
+                                 name="ascent_step")
+        if error:
+            return failed(error)
+        array = as_numbers(got)
+        if rms == 0 and array is not None and array.shape == image.shape and not np.all(
+                np.isfinite(array)):
+            return failed(f"{call} returned NaN: with a zero gradient the root mean square "
+                          "is 0; add 1e-8 to it before dividing.")
+        safe = max(rms, 1e-12)
+        slips = [
+            (image - step_size * gradient / safe,
+             "the image moves against the gradient (descent); to raise the activation, "
+             "add the step."),
+            (image + step_size * gradient,
+             "the gradient is not normalized; divide it by its root mean square, "
+             "sqrt(mean(gradient ** 2)), so that every step has about the same size."),
+            (image + step_size * gradient / np.sqrt(np.sum(np.square(gradient)) + 1e-16),
+             "the gradient is divided by its L2 norm, sqrt(sum(gradient ** 2)); divide by "
+             "its root mean square, sqrt(mean(gradient ** 2)), which does not depend on the "
+             "number of pixels."),
+            (image + step_size * gradient / max(np.abs(gradient).max(), 1e-12),
+             "the gradient is divided by its largest absolute value; divide by its root mean "
+             "square, sqrt(mean(gradient ** 2))."),
+            (image + step_size * gradient / max(np.mean(np.square(gradient)), 1e-12),
+             "the gradient is divided by its mean square; take the square root of it."),
+            (step_size * gradient / safe, "this is the step alone; return the image plus the "
+                                          "step."),
+            (np.clip(expected, 0, 1), "the result is clipped to [0, 1]; the exercise leaves "
+                                      "clipping to the loop that calls ascent_step."),
+        ]
+        verdict = judge(call, got, expected, slips)
+        if verdict is not None:
+            return verdict
+    return passed("ascent_step is right on 3 cases: gradients of very different scales give "
+                  "steps of the same size, and a zero gradient leaves the image unchanged.")
+
+
+# ---------------------------------------------------------------------------------------
+# Exercise 3: random jitter by rolling
+# ---------------------------------------------------------------------------------------
+
+def jitter_cases() -> list[tuple[np.ndarray, tuple[int, int]]]:
+    """``(image, (dy, dx))``: images ``(H, W, C)`` with H, W and C all different and
+    shifts whose two components differ, so that swapped axes or signs show."""
+    rng = np.random.default_rng(6)
+    return [(rng.random((5, 7, 3)).round(3).astype(np.float32), (1, 2)),
+            (rng.random((6, 4, 1)).round(3).astype(np.float32), (-2, 1)),
+            (rng.random((4, 6, 2)).round(3).astype(np.float32), (3, -1))]
+
+
+def check_jitter(jitter: Callable) -> CheckResult:
+    """Check ``jitter(image, shift)``: the image rolled by ``shift = (dy, dx)``.
+
+    Parameters
+    ----------
+    jitter
+        A function of one image ``(H, W, C)`` and a pair of ints ``(dy, dx)`` that returns
+        the image rolled ``dy`` pixels down and ``dx`` pixels right, with wrap-around, as
+        ``np.roll(image, (dy, dx), axis=(0, 1))`` does (chapter 04, exercise 3).
+    """
+    if jitter is Ellipsis:
+        return not_attempted("jitter")
+    for image, (dy, dx) in jitter_cases():
+        expected = np.roll(image, (dy, dx), axis=(0, 1))
+        call = f"jitter(image, shift=({dy}, {dx})) with an image of shape {image.shape}"
+        got, error = call_safely(jitter, image.copy(), (dy, dx), name="jitter")
+        if error:
+            return failed(error)
+        filled = np.zeros_like(image)
+        height, width = image.shape[:2]
+        filled[max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] = image[
+            max(-dy, 0):height + min(-dy, 0), max(-dx, 0):width + min(-dx, 0)]
+        slips = [
+            (np.roll(image, (-dy, -dx), axis=(0, 1)),
+             "the image moves the opposite way (up and left for positive shifts); roll by "
+             "(dy, dx), not (-dy, -dx)."),
+            (np.roll(image, (dx, dy), axis=(0, 1)),
+             "dy and dx are swapped: dy moves the rows (axis 0), dx the columns (axis 1)."),
+            (np.roll(image, dy + dx), "np.roll without axis= rolls the flattened image; pass "
+                                      "axis=(0, 1)."),
+            (np.roll(image, dy, axis=0), "only the rows moved; roll the columns by dx too."),
+            (np.roll(image, dx, axis=1), "only the columns moved; roll the rows by dy too."),
+            (filled, "the pixels that leave the image are replaced by zeros; with rolling they "
+                     "come back in on the other side (np.roll)."),
+        ]
+        verdict = judge(call, got, expected, slips)
+        if verdict is not None:
+            return verdict
+    return passed("jitter is right on 3 images: rows rolled by dy (axis 0), columns by dx "
+                  "(axis 1), with wrap-around, and the channels left alone.")

@@ -1,0 +1,266 @@
+"""Self-checks for chapter 06 (notebooks/06_class_activation_maps.ipynb).
+
+Each check takes the learner's function and returns a
+:class:`~helpers.exercises._common.CheckResult`: ``Correct! ...``, or ``Not yet: ...`` with
+what is off. A check never raises, whatever it is given. The checks run the learner's
+function on small synthetic arrays (gradients, feature maps, heatmaps), so that no model
+has to be loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from helpers.exercises._common import (
+    CheckResult,
+    as_numbers,
+    call_safely,
+    compare_arrays,
+    failed,
+    first_slip,
+    not_attempted,
+    passed,
+    same,
+    unusable,
+)
+
+__all__ = [
+    "check_cam_combination",
+    "check_grad_cam_weights",
+    "check_normalize_cam",
+]
+
+
+# ---------------------------------------------------------------------------------------
+# Exercise 1: Grad-CAM's channel weights from the gradients
+# ---------------------------------------------------------------------------------------
+
+def gradient_batches() -> list[np.ndarray]:
+    """Small batches of gradients ``(N, h, w, K)``, signed, as d(score)/dA comes out.
+
+    In the first batch N, h, w and K all differ, so that a result reduced over the wrong
+    axes has a shape that tells which ones; the maps are not square in the third.
+    """
+    rng = np.random.default_rng(6)
+    return [rng.normal(size=shape).round(3).astype(np.float32)
+            for shape in [(2, 5, 4, 3), (3, 7, 7, 6), (1, 3, 5, 2)]]
+
+
+def check_grad_cam_weights(grad_cam_weights: Callable) -> CheckResult:
+    """Check ``grad_cam_weights(gradients)``: one weight per image and channel.
+
+    Parameters
+    ----------
+    grad_cam_weights
+        A function of the gradients of a class score with respect to a layer's output,
+        ``(N, h, w, K)``, that returns Grad-CAM's channel weights ``(N, K)``: the mean of
+        each channel's gradient over the ``h * w`` positions (chapter 06, "Grad-CAM by
+        hand").
+    """
+    if grad_cam_weights is Ellipsis:
+        return not_attempted("grad_cam_weights")
+    batches = gradient_batches()
+    for gradients in batches:
+        expected = gradients.mean(axis=(1, 2))
+        call = f"grad_cam_weights(gradients) with gradients of shape {gradients.shape}"
+        got, error = call_safely(grad_cam_weights, gradients.copy(), name="grad_cam_weights")
+        if error:
+            return failed(error)
+        verdict = unusable(call, got)
+        if verdict is not None:
+            return verdict
+        if same(got, expected):
+            continue
+        height, width = gradients.shape[1:3]
+        slips = [
+            (gradients.sum(axis=(1, 2)), f"these are sums over the positions; Grad-CAM "
+                                         f"averages them: divide by h * w = "
+                                         f"{height * width}."),
+            (gradients.max(axis=(1, 2)), "these are the largest gradients of each channel; "
+                                         "Grad-CAM takes their mean over the positions."),
+            (np.abs(gradients).mean(axis=(1, 2)), "this averaged the absolute values; keep "
+                                                  "the sign: a channel whose gradient is "
+                                                  "negative counts against the class."),
+            (np.maximum(gradients, 0).mean(axis=(1, 2)), "this averaged only the positive "
+                                                         "gradients; Grad-CAM averages the "
+                                                         "signed gradient (its ReLU comes "
+                                                         "after the weighted sum)."),
+            (gradients.mean(axis=3), "this averaged over the channels, giving one map per "
+                                     "image; average over the height and width (axes 1 "
+                                     "and 2) instead."),
+            *([(gradients.mean(axis=(0, 1, 2)), "this averaged over the images too: keep one "
+                                                "row of weights per image, shape (N, K).")]
+              if len(gradients) > 1 else []),
+            (gradients.mean(axis=1), "this averaged over the height only; average over the "
+                                     "width (axis 2) as well."),
+            (gradients.mean(axis=2), "this averaged over the width only; average over the "
+                                     "height (axis 1) as well."),
+            (gradients.mean(axis=(1, 2)).T, "this is transposed: one row per image and one "
+                                            "column per channel, (N, K)."),
+        ]
+        hint = first_slip(got, slips)
+        if hint:
+            return failed(f"{call}: {hint}")
+        return failed(f"{call}: {compare_arrays(got, expected, 'the result')}")
+    return passed(f"grad_cam_weights is right on {len(batches)} batches: the signed mean of "
+                  "each channel's gradient over the positions, one weight per image and "
+                  "channel, (N, K).")
+
+
+# ---------------------------------------------------------------------------------------
+# Exercise 2: weigh the channels, sum, then ReLU
+# ---------------------------------------------------------------------------------------
+
+def combination_cases() -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(activations, weights)`` pairs: maps ``(N, h, w, K)`` after a ReLU, weights ``(N, K)``.
+
+    The weights have both signs, so that a ReLU applied to each weighted channel before
+    the sum, or no ReLU at all, gives another map; and they differ from image to image.
+    """
+    rng = np.random.default_rng(60)
+    cases = []
+    for shape in [(2, 5, 4, 3), (3, 7, 7, 6), (1, 3, 5, 2)]:
+        activations = np.maximum(rng.normal(size=shape), 0).round(3).astype(np.float32)
+        weights = rng.normal(size=(shape[0], shape[3])).round(3).astype(np.float32)
+        weights[0, 0], weights[0, -1] = -abs(weights[0, 0]), abs(weights[0, -1])
+        cases.append((activations, weights))
+    return cases
+
+
+def check_cam_combination(combine: Callable) -> CheckResult:
+    """Check ``combine(activations, weights)``: ``ReLU(sum_k w_k A^k)`` for each image.
+
+    Parameters
+    ----------
+    combine
+        A function of a layer's output ``(N, h, w, K)`` and channel weights ``(N, K)``
+        (one row per image) that returns the coarse maps ``(N, h, w)``: each channel times
+        its weight, summed over the channels, then the positive part (chapter 06, "CAM by
+        hand").
+    """
+    if combine is Ellipsis:
+        return not_attempted("combine")
+    cases = combination_cases()
+    for activations, weights in cases:
+        weighted = activations * weights[:, None, None, :]
+        total = weighted.sum(axis=3)
+        expected = np.maximum(total, 0)
+        call = (f"combine(activations, weights) with activations of shape "
+                f"{activations.shape} and weights of shape {weights.shape}")
+        got, error = call_safely(combine, activations.copy(), weights.copy(), name="combine")
+        if error:
+            return failed(error)
+        verdict = unusable(call, got)
+        if verdict is not None:
+            return verdict
+        if same(got, expected):
+            continue
+        channels = activations.shape[3]
+        slips = [
+            (total, "this is the weighted sum without the ReLU: keep only its positive part "
+                    "(np.maximum(..., 0)), the evidence for the class."),
+            (np.maximum(weighted, 0).sum(axis=3), "this applied the ReLU to each weighted "
+                                                  "channel before the sum, so negative "
+                                                  "evidence never cancels positive evidence; "
+                                                  "sum over the channels first, then ReLU."),
+            (np.abs(total), "this took the absolute value of the sum; the ReLU sets the "
+                            "negative positions to 0 instead."),
+            (np.maximum(weighted.mean(axis=3), 0), f"this averaged over the channels; CAM "
+                                                   f"sums them (the mean is {channels} "
+                                                   f"times smaller)."),
+            (np.maximum(np.einsum("nhwk,k->nhw", activations, weights[0]), 0),
+             "this used the first image's weights for every image; each image has its own "
+             "row of weights, weights[n]."),
+            (np.maximum(activations.sum(axis=3), 0), "this ignored the weights: multiply "
+                                                     "each channel by its weight before "
+                                                     "summing."),
+            (np.maximum(weighted, 0), "this kept the channel axis, shape (N, h, w, K); sum "
+                                      "the weighted channels over the last axis."),
+        ]
+        hint = first_slip(got, slips)
+        if hint:
+            return failed(f"{call}: {hint}")
+        return failed(f"{call}: {compare_arrays(got, expected, 'the result')}")
+    return passed(f"combine is right on {len(cases)} cases: each image's channels weighed by "
+                  "its own weights and summed, negative evidence cancelling positive "
+                  "evidence before the ReLU.")
+
+
+# ---------------------------------------------------------------------------------------
+# Exercise 3: scale heatmaps to [0, 1], safely
+# ---------------------------------------------------------------------------------------
+
+def heatmap_batches() -> list[np.ndarray]:
+    """Batches of non-negative heatmaps ``(N, H, W)`` with very different maxima.
+
+    The second map of the first batch is all zero (a class with no positive evidence), and
+    in the second batch no map reaches down to 0, so that min-max scaling differs from
+    dividing by the maximum.
+    """
+    rng = np.random.default_rng(66)
+    first = np.maximum(rng.normal(size=(3, 6, 5)), 0) * np.array([1.0, 0.0, 40.0])[:, None, None]
+    second = rng.uniform(0.5, 2.0, size=(2, 4, 4)) * np.array([1.0, 8.0])[:, None, None]
+    return [first.round(3).astype(np.float32), second.round(3).astype(np.float32)]
+
+
+def _by_max(heatmaps: np.ndarray) -> np.ndarray:
+    peak = heatmaps.max(axis=(1, 2), keepdims=True)
+    return np.divide(heatmaps, peak, out=np.zeros_like(heatmaps), where=peak > 0)
+
+
+def check_normalize_cam(normalize: Callable) -> CheckResult:
+    """Check ``normalize(heatmaps)``: each heatmap divided by its own maximum, safely.
+
+    Parameters
+    ----------
+    normalize
+        A function of non-negative heatmaps ``(N, H, W)`` that returns the same shape, each
+        map divided by its own maximum, so that its peak is 1 and 0 stays 0; an all-zero
+        map stays all zero instead of becoming NaN (chapter 06, "Overlays").
+    """
+    if normalize is Ellipsis:
+        return not_attempted("normalize")
+    batches = heatmap_batches()
+    for heatmaps in batches:
+        expected = _by_max(heatmaps)
+        call = f"normalize(heatmaps) with heatmaps of shape {heatmaps.shape}"
+        with np.errstate(all="ignore"):  # 0 / 0 is explained below, not warned about
+            got, error = call_safely(normalize, heatmaps.copy(), name="normalize")
+        if error:
+            return failed(error)
+        verdict = unusable(call, got)
+        if verdict is not None:
+            return verdict
+        if same(got, expected):
+            continue
+        array = as_numbers(got)
+        zero_maps = [int(n) for n in np.flatnonzero(heatmaps.max(axis=(1, 2)) == 0)]
+        if (array.shape == expected.shape and zero_maps
+                and not np.all(np.isfinite(array[zero_maps]))):
+            return failed(f"{call}: heatmap {zero_maps[0]} is all zero, and 0 / 0 gave NaN; "
+                          "return zeros for a map whose maximum is 0 (np.divide with "
+                          "`where=`, or a test on the maximum).")
+        low = heatmaps.min(axis=(1, 2), keepdims=True)
+        spread = heatmaps.max(axis=(1, 2), keepdims=True) - low
+        min_max = np.divide(heatmaps - low, spread, out=np.zeros_like(heatmaps),
+                            where=spread > 0)
+        total = heatmaps.sum(axis=(1, 2), keepdims=True)
+        slips = [
+            (min_max, "this is min-max scaling, which moves each map's smallest value to 0; "
+                      "divide by the maximum only, so that a weak but positive region keeps "
+                      "its share of the evidence."),
+            (heatmaps / heatmaps.max(), "this divided every map by the largest value of the "
+                                        "whole batch; divide each map by its own maximum "
+                                        "(max over axes 1 and 2, keepdims=True)."),
+            (np.divide(heatmaps, total, out=np.zeros_like(heatmaps), where=total > 0),
+             "this divided each map by its sum, so the values add up to 1; divide by the "
+             "maximum, so that the peak is 1."),
+        ]
+        hint = first_slip(got, slips)
+        if hint:
+            return failed(f"{call}: {hint}")
+        return failed(f"{call}: {compare_arrays(got, expected, 'the result')}")
+    return passed(f"normalize is right on {len(batches)} batches: each map divided by its own "
+                  "maximum, its peak at 1, and an all-zero map left at 0 (no NaN).")

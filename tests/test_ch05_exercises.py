@@ -1,0 +1,177 @@
+"""Chapter 05's self-checks: they pass the worked solutions and explain typical slips."""
+
+import numpy as np
+import pytest
+from checking import assert_correct, assert_not_yet
+
+from helpers.exercises import ch05
+
+
+def test_the_synthetic_data_has_what_the_messages_promise():
+    first = ch05.gradient_batches()[0]
+    assert len(set(first.shape)) == 4  # N, H, W, C all differ: wrong axes show in the shape
+    # The maximum of the signed values, of the absolute values and the sum all differ.
+    assert not np.allclose(first.max(axis=-1), np.abs(first).max(axis=-1))
+    assert not np.allclose(np.abs(first.max(axis=-1)), np.abs(first).max(axis=-1))
+    (image, black), (other, gray) = ch05.image_pairs()
+    assert not black.any() and gray.any()
+
+
+# --- Exercise 1: from gradients to a saliency map ---------------------------------------
+
+def saliency_from_gradients(gradients):
+    return np.max(np.abs(gradients), axis=-1)
+
+
+def test_saliency_from_gradients_solution():
+    assert_correct(ch05.check_saliency_from_gradients(saliency_from_gradients))
+    assert_correct(ch05.check_saliency_from_gradients(
+        lambda gradients: saliency_from_gradients(gradients).tolist()))
+    assert_correct(ch05.check_saliency_from_gradients(
+        lambda gradients: np.maximum(gradients.max(axis=-1), -gradients.min(axis=-1))))
+
+
+@pytest.mark.parametrize("function, fragments", [
+    (lambda g: g.max(axis=-1), ["maximum of the signed gradients", "absolute value first"]),
+    (lambda g: np.abs(g.max(axis=-1)), ["absolute value of the largest signed"]),
+    (lambda g: np.abs(g).sum(axis=-1), ["sums the absolute gradients", "maximum"]),
+    (lambda g: np.abs(g.sum(axis=-1)), ["absolute value of the sum"]),
+    (lambda g: np.abs(g).mean(axis=-1), ["averages the absolute gradients"]),
+    (lambda g: (g ** 2).max(axis=-1), ["squares the gradients"]),
+    (lambda g: np.abs(g).max(axis=-1, keepdims=True), ["keeps the channel axis"]),
+    (lambda g: np.abs(g).max(axis=0), ["over the images (axis 0)"]),
+    (lambda g: np.abs(g).max(axis=1), ["shape (2, 4, 3), expected (2, 5, 4)"]),
+    (lambda g: -np.abs(g).max(axis=-1) + 2 * np.abs(g).max() * 0,
+     ["differs at 40 of 40 positions"]),
+    (lambda g: saliency_from_gradients(g) * (g.shape[0] != 3), ["shape (3, 6, 6, 3)"]),
+    (lambda g: np.full(g.shape[:3], np.nan), ["NaN"]),
+    (lambda g: np.reshape(g, (7, -1)), ["ValueError", "an array of shape (2, 5, 4, 3)"]),
+    (lambda g: "map", ["returned a str", "array of numbers"]),
+    (lambda g: None, ["returned None", "placeholder", "return"]),
+    (lambda: 1.0, ["TypeError"]),
+    (..., ["placeholder"]),
+    (np.zeros(3), ["expected a function"]),
+])
+def test_saliency_from_gradients_slips(function, fragments):
+    assert_not_yet(ch05.check_saliency_from_gradients(function), *fragments)
+
+
+# --- Exercise 2: the points of the path -------------------------------------------------
+
+def path_points(image, baseline, steps):
+    alphas = (np.arange(steps) + 0.5) / steps
+    return baseline[None] + alphas[:, None, None, None] * (image - baseline)[None]
+
+
+def test_path_points_solution():
+    assert_correct(ch05.check_path_points(path_points))
+    assert_correct(ch05.check_path_points(
+        lambda image, baseline, steps: np.stack(
+            [baseline + (k + 0.5) / steps * (image - baseline) for k in range(steps)])))
+
+
+def alphas_path(alphas_of):
+    def points(image, baseline, steps):
+        alphas = np.asarray(alphas_of(steps))
+        return baseline[None] + alphas[:, None, None, None] * (image - baseline)[None]
+    return points
+
+
+@pytest.mark.parametrize("function, fragments", [
+    (alphas_path(lambda m: np.arange(m) / m), ["left end points", "(k + 0.5) / steps"]),
+    (alphas_path(lambda m: np.arange(1, m + 1) / m), ["right end points"]),
+    (alphas_path(lambda m: np.linspace(0, 1, m)), ["np.linspace(0, 1, steps)"]),
+    (lambda image, baseline, steps: path_points(image, baseline, steps)[::-1],
+     ["from the image to the baseline", "increasing alpha"]),
+    (lambda image, baseline, steps: path_points(baseline, image, steps),
+     ["from the image to the baseline"]),
+    (lambda image, baseline, steps: ((np.arange(steps) + 0.5) / steps)[:, None, None, None]
+     * image[None], ["gray baseline", "alpha * image"]),
+    (lambda image, baseline, steps: path_points(image, baseline, steps)[:, :, :, :1],
+     ["shape (4, 4, 5, 1), expected (4, 4, 5, 2)"]),
+    (lambda image, baseline, steps: path_points(image, baseline, steps + 1),
+     ["shape (5, 4, 5, 2), expected (4, 4, 5, 2)"]),
+    (lambda image, baseline, steps: path_points(image, baseline, steps)[None],
+     ["extra axes"]),
+    (lambda image, baseline, steps: 1.01 * path_points(image, baseline, steps),
+     ["differs at"]),
+    (lambda image, baseline, steps: np.full((steps, *image.shape), np.nan), ["NaN"]),
+    (lambda image, baseline: image, ["TypeError"]),
+    (lambda image, baseline, steps: None, ["returned None"]),
+    (..., ["placeholder"]),
+])
+def test_path_points_slips(function, fragments):
+    assert_not_yet(ch05.check_path_points(function), *fragments)
+
+
+# --- Exercise 3: Integrated Gradients for any function ----------------------------------
+
+def integrated_gradients(gradient, image, baseline, steps):
+    return (image - baseline) * np.mean(gradient(path_points(image, baseline, steps)), axis=0)
+
+
+def test_integrated_gradients_solution():
+    assert_correct(ch05.check_integrated_gradients(integrated_gradients))
+
+    def one_point_at_a_time(gradient, image, baseline, steps):
+        total = np.zeros_like(image)
+        for point in path_points(image, baseline, steps):
+            total += gradient(point[None])[0]
+        return (image - baseline) * total / steps
+
+    assert_correct(ch05.check_integrated_gradients(one_point_at_a_time))
+
+
+def test_the_midpoint_rule_is_exact_for_the_check_scores():
+    # The closed forms that the check's docstring promises, and completeness.
+    (image, black), (other, gray) = ch05.image_pairs()
+    for x, x0 in [(image, black), (other, gray)]:
+        (_, linear), (_, quadratic), _ = ch05._score_functions(x.shape)
+        weights = linear(x[None])[0]
+        curvature = quadratic(np.ones((1, *x.shape)))[0] / 2
+        np.testing.assert_allclose(integrated_gradients(linear, x, x0, 3), (x - x0) * weights,
+                                   rtol=1e-6, atol=1e-6)
+        attributions = integrated_gradients(quadratic, x, x0, 5)
+        np.testing.assert_allclose(attributions, (x - x0) * curvature * (x + x0), rtol=1e-6,
+                                   atol=1e-6)
+        np.testing.assert_allclose(attributions.sum(),
+                                   np.sum(curvature * x ** 2) - np.sum(curvature * x0 ** 2),
+                                   rtol=1e-6)
+
+
+def left_riemann(gradient, image, baseline, steps):
+    points = alphas_path(lambda m: np.arange(m) / m)(image, baseline, steps)
+    return (image - baseline) * gradient(points).mean(axis=0)
+
+
+@pytest.mark.parametrize("function, fragments", [
+    (lambda gradient, image, baseline, steps: gradient(
+        path_points(image, baseline, steps)).mean(axis=0),
+     ["mean gradient along the path", "multiply it by (image - baseline)"]),
+    (lambda gradient, image, baseline, steps: (image - baseline) * gradient(
+        path_points(image, baseline, steps)).sum(axis=0), ["sums the 5 gradients", "mean"]),
+    (lambda gradient, image, baseline, steps: (image - baseline) * gradient(image[None])[0],
+     ["gradient x input"]),
+    (left_riemann, ["quadratic score", "left end points"]),
+    (lambda gradient, image, baseline, steps: (image - baseline) * gradient(
+        alphas_path(lambda m: np.arange(1, m + 1) / m)(image, baseline, steps)).mean(axis=0),
+     ["right end points"]),
+    (lambda gradient, image, baseline, steps: (image - baseline) * gradient(
+        alphas_path(lambda m: np.linspace(0, 1, m))(image, baseline, steps)).mean(axis=0),
+     ["cubic score", "np.linspace(0, 1, steps)"]),
+    (lambda gradient, image, baseline, steps: image * gradient(
+        path_points(image, baseline, steps)).mean(axis=0),
+     ["multiplies by the image, not by (image - baseline)"]),
+    (lambda gradient, image, baseline, steps: integrated_gradients(
+        gradient, image, baseline, steps).sum(axis=-1), ["has shape (4, 5), expected (4, 5, 2)"]),
+    (lambda gradient, image, baseline, steps: 2 * integrated_gradients(
+        gradient, image, baseline, steps), ["differs at"]),
+    (lambda gradient, image, baseline, steps: gradient(np.zeros((2, 3))),
+     ["raised ValueError"]),
+    (lambda gradient, image, baseline, steps: np.full(image.shape, np.nan), ["NaN"]),
+    (lambda gradient, image, baseline, steps: None, ["returned None"]),
+    (lambda gradient, image, baseline, steps: {"a": 1}, ["returned a dict"]),
+    (..., ["placeholder"]),
+])
+def test_integrated_gradients_slips(function, fragments):
+    assert_not_yet(ch05.check_integrated_gradients(function), *fragments)
