@@ -39,9 +39,9 @@ from helpers.explain._graph import (
 ClassIndex = int | Sequence[int] | None
 _ANY_4D = tf.TensorSpec((None, None, None, None), tf.float32)
 
-#: The Parameters and Returns sections that cam, grad_cam and grad_cam_plus_plus share.
-_SHARED_DOC = "\n".join(line[4:] for line in """\
-    Parameters
+#: The Parameters and Returns sections that cam, grad_cam and grad_cam_plus_plus share,
+#: indented as they stand in those docstrings.
+_SHARED_DOC = """Parameters
     ----------
     model
         A Keras classifier (Sequential or Functional, possibly with a nested base model);
@@ -61,14 +61,12 @@ _SHARED_DOC = "\n".join(line[4:] for line in """\
     -------
     numpy.ndarray
         float32 ``(N, H, W)`` (``(H, W)`` for one image): non-negative, not normalized,
-        resized bilinearly from the layer's ``(h, w)`` to the input's ``(H, W)``.""".splitlines())
+        resized bilinearly from the layer's ``(h, w)`` to the input's ``(H, W)``."""
 
 
 def _shared_doc(function):
     """Fill in ``{parameters}`` in ``function``'s docstring with :data:`_SHARED_DOC`."""
-    indent = "    "
-    function.__doc__ = function.__doc__.replace(
-        "{parameters}", _SHARED_DOC.replace("\n", "\n" + indent).replace(indent + "\n", "\n"))
+    function.__doc__ = function.__doc__.replace("{parameters}", _SHARED_DOC)
     return function
 
 
