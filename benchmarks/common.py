@@ -65,7 +65,7 @@ def functional_twin(model: keras.Sequential) -> keras.Model:
 def course_subject() -> Subject:
     trained = COURSE_MODEL_PATH.is_file()
     model = helpers.load_course_model() if trained else build_course_model()
-    notes = [] if trained else ["untrained (helpers/course_model.keras absent)"]
+    notes = [] if trained else ["untrained (helpers/course_model.weights.npz absent)"]
     return Subject("course model", model, functional_twin(model), "conv5", (28, 28, 1), 10,
                    notes)
 

@@ -2,6 +2,12 @@
 
 Built and trained in chapter 02 (``notebooks/02_pooling_and_activations.ipynb``);
 ``python -m helpers.train`` retrains the committed copy.
+
+Committed models are stored as their weights only (:func:`save_weights`, a NumPy ``.npz``
+file), never as a ``.keras`` file: a ``.keras`` file holds Keras' own configuration of each
+layer, which an older Keras may not read (Keras 3.8 refuses the initializer configs that
+3.15 writes), while an array of numbers loads anywhere. The architecture comes from the
+code that builds it (:func:`build_course_model`).
 """
 
 from __future__ import annotations
@@ -11,8 +17,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-#: The trained model, committed next to this file (about 0.6 MB).
-COURSE_MODEL_PATH = Path(__file__).with_name("course_model.keras")
+#: The trained model's weights, committed next to this file (about 0.6 MB).
+COURSE_MODEL_PATH = Path(__file__).with_name("course_model.weights.npz")
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
 
@@ -81,13 +87,105 @@ def preprocess(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / 255.0)[..., None]
 
 
+def _leaf_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The layers that own weights, nested models opened, in the model's own order."""
+    leaves = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            leaves += _leaf_layers(layer)
+        elif layer.weights:
+            leaves.append(layer)
+    return leaves
+
+
+def save_weights(model: keras.Model, path: str | Path) -> Path:
+    """Save a model's weights as a NumPy ``.npz`` file that any Keras 3 version can load.
+
+    Each array is stored under ``"{layer name}/{index}"``, in the order of
+    ``layer.get_weights()`` (for ``Conv2D``: kernel, bias; for ``BatchNormalization``:
+    gamma, beta, moving mean, moving variance).
+
+    Parameters
+    ----------
+    model
+        A built Keras model whose weight-owning layers have unique names.
+    path
+        Where to write; should end in ``.npz``.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    path = Path(path)
+    arrays = {}
+    for layer in _leaf_layers(model):
+        for index, weight in enumerate(layer.get_weights()):
+            key = f"{layer.name}/{index}"
+            if key in arrays:
+                raise ValueError(f"two layers are named {layer.name!r}; weights are stored by "
+                                 "layer name, so names must be unique")
+            arrays[key] = weight
+    with path.open("wb") as file:  # a file object: np.savez would append ".npz" to a str
+        np.savez(file, **arrays)
+    return path
+
+
+def load_weights(model: keras.Model, path: str | Path) -> keras.Model:
+    """Load weights saved by :func:`save_weights` into a model of the same architecture.
+
+    Parameters
+    ----------
+    model
+        A built model with the same layer names and weight shapes as the saved one.
+    path
+        A ``.npz`` file written by :func:`save_weights`.
+
+    Returns
+    -------
+    keras.Model
+        ``model``, with its weights replaced.
+
+    Raises
+    ------
+    ValueError
+        If a layer's weights are missing from the file, have another shape, or the file
+        holds weights for layers the model does not have.
+    """
+    path = Path(path)
+    with np.load(path, allow_pickle=False) as stored:
+        arrays = dict(stored)
+    used = set()
+    for layer in _leaf_layers(model):
+        current = layer.get_weights()
+        new = []
+        for index, weight in enumerate(current):
+            key = f"{layer.name}/{index}"
+            if key not in arrays:
+                raise ValueError(f"{path.name} has no weight {key!r}: was it saved from another "
+                                 "architecture?")
+            if arrays[key].shape != weight.shape:
+                raise ValueError(f"{path.name}: weight {key!r} has shape {arrays[key].shape}, "
+                                 f"the model expects {weight.shape}")
+            new.append(arrays[key])
+            used.add(key)
+        layer.set_weights(new)
+    unused = sorted(set(arrays) - used)
+    if unused:
+        raise ValueError(f"{path.name} holds weights the model has no place for: "
+                         f"{', '.join(unused[:5])}{' ...' if len(unused) > 5 else ''}")
+    return model
+
+
 def load_course_model(path: str | Path | None = None) -> keras.Model:
-    """The trained course model, loaded from the committed file (no training).
+    """The trained course model, built by :func:`build_course_model` and loaded with the
+    committed weights (no training).
 
     Parameters
     ----------
     path
-        A ``.keras`` file; ``None`` loads the one that ships with ``helpers``.
+        A weights file written by :func:`save_weights`; ``None`` loads the one that ships
+        with ``helpers``.
 
     Returns
     -------
@@ -97,6 +195,6 @@ def load_course_model(path: str | Path | None = None) -> keras.Model:
     path = Path(path) if path is not None else COURSE_MODEL_PATH
     if not path.is_file():
         raise FileNotFoundError(
-            f"no course model at {path}; run `python -m helpers.train` to train one"
+            f"no course model weights at {path}; run `python -m helpers.train` to train them"
         )
-    return keras.models.load_model(path, compile=False)
+    return load_weights(build_course_model(), path)

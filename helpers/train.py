@@ -14,7 +14,7 @@ from pathlib import Path
 import helpers  # noqa: F401  (sets TensorFlow's log level before it loads)
 from helpers._setup import setup
 from helpers.data import load_fashion_mnist
-from helpers.models import COURSE_MODEL_PATH, build_course_model, preprocess
+from helpers.models import COURSE_MODEL_PATH, build_course_model, preprocess, save_weights
 
 
 def train(epochs: int = 12, batch_size: int = 128, seed: int = 0, out: Path = COURSE_MODEL_PATH,
@@ -41,8 +41,8 @@ def train(epochs: int = 12, batch_size: int = 128, seed: int = 0, out: Path = CO
     _, accuracy = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
     print(f"test accuracy {accuracy:.4f} after {epochs} epochs "
           f"({time.perf_counter() - start:.0f} s)")
-    model.compile()  # save without the optimizer state: a smaller file
-    model.save(out)
+    # Weights only: the file loads on every Keras 3 version (see helpers.models).
+    save_weights(model, out)
     print(f"saved {out} ({out.stat().st_size / 1e6:.2f} MB)")
     return accuracy
 

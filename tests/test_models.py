@@ -40,7 +40,33 @@ def test_preprocess_scales_and_adds_a_channel():
 
 def test_missing_model_file_says_how_to_train(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m helpers.train"):
-        models.load_course_model(tmp_path / "nope.keras")
+        models.load_course_model(tmp_path / "nope.weights.npz")
+
+
+def test_weights_round_trip_exactly(tmp_path):
+    trained, fresh = models.build_course_model(seed=1), models.build_course_model(seed=2)
+    path = models.save_weights(trained, tmp_path / "w.npz")
+    assert path.is_file() and not (tmp_path / "w.npz.npz").exists()
+    models.load_weights(fresh, path)
+    for a, b in zip(trained.get_weights(), fresh.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_weights_of_another_architecture_are_refused(tmp_path):
+    import keras
+
+    path = models.save_weights(models.build_course_model(), tmp_path / "w.npz")
+    wider = keras.Sequential([keras.Input((28, 28, 1)),
+                              keras.layers.Conv2D(16, 3, name="conv1")])
+    with pytest.raises(ValueError, match="conv1/0.*shape"):
+        models.load_weights(wider, path)
+    smaller = keras.Sequential([keras.Input((28, 28, 1)),
+                                keras.layers.Conv2D(32, 3, padding="same", name="conv1")])
+    with pytest.raises(ValueError, match="no place for: conv2/0"):
+        models.load_weights(smaller, path)
+    other = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(32, 3, name="c")])
+    with pytest.raises(ValueError, match="no weight 'c/0'"):
+        models.load_weights(other, path)
 
 
 @pytest.mark.skipif(not (data.DEBIAN_DIR / "t10k-labels-idx1-ubyte.gz").is_file()
