@@ -85,8 +85,13 @@ def show_images(
     return fig
 
 
+#: Colormap of heatmaps laid over images: perceptually uniform and sequential (a heatmap is
+#: never negative), so equal steps in value look like equal steps in color; jet does not.
+HEATMAP_CMAP = "inferno"
+
+
 def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5,
-            cmap: str = "jet", vmax: float | None = None) -> np.ndarray:
+            cmap: str = HEATMAP_CMAP, vmax: float | None = None) -> np.ndarray:
     """Lay a heatmap over an image, as an RGB array ready for ``plt.imshow``.
 
     Parameters
@@ -162,8 +167,9 @@ def show_overlays(
     *,
     ncols: int | None = None,
     alpha: float = 0.5,
-    cmap: str = "jet",
+    cmap: str = HEATMAP_CMAP,
     shared_scale: bool = False,
+    label: str | None = None,
     colorbar: bool = True,
     size: float = 2.0,
     suptitle: str | None = None,
@@ -192,6 +198,9 @@ def show_overlays(
         ``False``: each heatmap is scaled by its own maximum and the colorbar reads
         "fraction of the map's maximum"; ``True``: all share the largest maximum and the
         colorbar shows heatmap values, so panels can be compared.
+    label
+        The colorbar's label with shared_scale, naming the heatmap's unit (for example
+        ``"|d logit / d pixel|"``); ``None``: "heatmap value".
     colorbar
         Draw the shared colorbar.
     size
@@ -228,7 +237,10 @@ def show_overlays(
     if colorbar:
         top = vmax if vmax else 1.0
         mappable = plt.cm.ScalarMappable(norm=plt.Normalize(0.0, top), cmap=cmap)
-    label = "heatmap value" if shared_scale else "fraction of the map's maximum"
+    if shared_scale:
+        label = label or "heatmap value"
+    else:
+        label = "fraction of the map's maximum"
     return _finish(fig, suptitle, mappable, axes, label)
 
 

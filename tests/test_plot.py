@@ -36,7 +36,7 @@ def image_axes(fig):
 
 # -- overlay ---------------------------------------------------------------------------------
 def test_overlay_blends_image_and_colormap(image, heatmap):
-    colors = plt.get_cmap("jet")(heatmap / heatmap.max())[..., :3]
+    colors = plt.get_cmap(plot.HEATMAP_CMAP)(heatmap / heatmap.max())[..., :3]
     gray = np.repeat(image[..., None], 3, axis=-1)
     assert_allclose(plot.overlay(image, heatmap, alpha=0.0), gray, atol=1e-6)
     assert_allclose(plot.overlay(image, heatmap, alpha=1.0), colors, atol=1e-6)
@@ -49,7 +49,7 @@ def test_overlay_scale_is_the_maximum_or_vmax(image, heatmap):
     own = plot.overlay(image, heatmap, alpha=1.0)
     assert_allclose(plot.overlay(image, heatmap * 10, alpha=1.0), own, atol=1e-6)
     half = plot.overlay(image, heatmap, alpha=1.0, vmax=4.0)
-    assert_allclose(half[4, 5], plt.get_cmap("jet")(0.5)[:3], atol=1e-6)
+    assert_allclose(half[4, 5], plt.get_cmap(plot.HEATMAP_CMAP)(0.5)[:3], atol=1e-6)
     zero = plot.overlay(image, np.zeros_like(heatmap), alpha=1.0)  # no division by zero
     assert np.isfinite(zero).all()
 
@@ -83,7 +83,8 @@ def test_show_overlays_batch_with_a_shared_scale(image, heatmap):
     assert len(panels) == 2
     # The first heatmap peaks at a third of the shared maximum.
     assert_allclose(panels[0].get_images()[0].get_array()[4, 5],
-                    0.5 * images[0, 4, 5, 0] + 0.5 * np.array(plt.get_cmap("jet")(1 / 3)[:3]),
+                    0.5 * images[0, 4, 5, 0]
+                    + 0.5 * np.array(plt.get_cmap(plot.HEATMAP_CMAP)(1 / 3)[:3]),
                     atol=1e-6)
     colorbar = fig.axes[-1]
     assert colorbar.get_ylim()[1] == pytest.approx(6.0)
