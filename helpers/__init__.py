@@ -14,14 +14,17 @@ from helpers.data import (
 from helpers.models import load_course_model
 
 # isort: split
-# The explanation methods and the pictures, as ``helpers.explain.grad_cam(...)`` and
-# ``helpers.plot.overlay(...)`` after a plain ``import helpers``.
-from helpers import explain, plot
+# The explanation methods, the pictures and the ImageNet network, as
+# ``helpers.explain.grad_cam(...)``, ``helpers.plot.overlay(...)`` and
+# ``helpers.imagenet.load_model()`` after a plain ``import helpers`` (importing
+# ``imagenet`` reads only its class names; the weights load on the first ``load_model()``).
+from helpers import explain, imagenet, plot
 
 __all__ = [
     "FASHION_MNIST_CLASSES",
     "DataNotFoundError",
     "explain",
+    "imagenet",
     "load_course_model",
     "load_fashion_mnist",
     "load_photo",
