@@ -5,6 +5,7 @@
 #   1. a virtual environment in $VENV (default .venv) with requirements.txt and `helpers`
 #   2. Fashion-MNIST from Debian's `dataset-fashion-mnist` (where apt-get runs as root)
 #   3. Debian's `chromium`, which the tests use to open the built book like a reader
+#   4. MathJax 3 from npm into .mathjax/, which the book ships so its math renders offline
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -29,6 +30,7 @@ fi
 need=()
 [ -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] || need+=(dataset-fashion-mnist)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
         say "installing Debian packages: ${need[*]}"
@@ -38,5 +40,23 @@ if [ ${#need[@]} -gt 0 ]; then
     else
         say "not root or no apt-get: skipping ${need[*]}."
         say "Fashion-MNIST will be downloaded by Keras on first use; the browser check of the book is skipped."
+    fi
+fi
+
+# 4. MathJax, copied into the built book (_config.yml: html_static_path, mathjax_path) so that
+# _build/html typesets its formulas without a network. Jupyter Book 1.x uses MathJax 3.
+MATHJAX_VERSION=3.2.2
+if [ "$(cat .mathjax/.version 2>/dev/null)" != "$MATHJAX_VERSION" ]; then
+    if command -v npm >/dev/null 2>&1; then
+        say "installing MathJax $MATHJAX_VERSION from npm into .mathjax/"
+        tmp=$(mktemp -d)
+        (cd "$tmp" && npm pack --silent "mathjax@$MATHJAX_VERSION" >/dev/null && tar xzf mathjax-*.tgz)
+        rm -rf .mathjax && mkdir .mathjax
+        cp -r "$tmp/package/es5" .mathjax/mathjax
+        cp "$tmp/package/LICENSE" .mathjax/mathjax/
+        echo "$MATHJAX_VERSION" > .mathjax/.version
+        rm -rf "$tmp"
+    else
+        say "npm not found: cannot install MathJax, so \`make book\` fails; install Node.js and npm."
     fi
 fi
