@@ -1,0 +1,552 @@
+"""Is an explanation right? Scores for heatmaps, derived in chapter 07.
+
+Chapter 07 (``notebooks/07_evaluating_explanations.ipynb``) asks of every method of
+chapters 05 and 06 whether its heatmap can be trusted, in three ways:
+
+* **faithfulness**: :func:`deletion_curve` and :func:`insertion_curve` (Petsiuk et al.
+  2018) remove, or reveal, the pixels in the order the heatmap ranks them, most salient
+  first, and follow the class probability; :func:`auc` sums a curve up. A map that finds
+  what the model relies on makes the probability fall fast under deletion (small area)
+  and rise fast under insertion (large area).
+* **localization**: :func:`pointing_game` asks whether a map's maximum falls on the
+  object, for data whose object masks are known (:func:`helpers.data.make_shapes`).
+* **sanity**: :func:`randomization_test` (Adebayo et al. 2018) destroys the model's
+  weights layer by layer, from the top, and measures how much the map still resembles the
+  trained model's (Spearman rank correlation, :func:`rank_correlation`). A map that does
+  not change explains the image, not the model.
+
+Heatmaps are ``(N, H, W)`` arrays at the images' size, as :mod:`helpers.explain` returns
+them. Scores are class probabilities, the softmax of the logits (a final softmax of the
+model is looked through first, as in :mod:`helpers.explain`). The model is never changed:
+the randomization test works on a clone.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from helpers.explain._graph import (
+    INDEX_SPEC,
+    as_image_batch,
+    check_positive_int,
+    class_indices,
+    compiled,
+    forward_pass,
+    graph_function,
+    image_spec,
+)
+from helpers.explain.gradients import _resolve_predicted
+
+__all__ = [
+    "auc",
+    "blur",
+    "deletion_curve",
+    "insertion_curve",
+    "pointing_game",
+    "randomization_test",
+    "rank_correlation",
+]
+
+ClassIndex = int | Sequence[int] | None
+#: Images per forward pass: the (image, step) pairs of a curve run as batches of this size.
+DEFAULT_BATCH_SIZE = 64
+DEFAULT_STEPS = 32
+
+
+# -- checking arguments --------------------------------------------------------------------
+def _as_heatmaps(heatmaps, shape: tuple[int, ...], what: str = "heatmaps") -> np.ndarray:
+    """``heatmaps`` as float64 ``shape`` (``(N, H, W)``), with a message that helps."""
+    if isinstance(heatmaps, (tf.Tensor, tf.Variable)):
+        heatmaps = heatmaps.numpy()
+    array = np.asarray(heatmaps)
+    if array.dtype == bool or not (np.issubdtype(array.dtype, np.floating)
+                                   or np.issubdtype(array.dtype, np.integer)):
+        raise TypeError(f"{what} must be an array of numbers, got dtype {array.dtype}")
+    if array.shape != tuple(shape):
+        hint = ""
+        if array.shape == (*shape, array.shape[-1]) and array.ndim == len(shape) + 1:
+            hint = (" (one value per channel, as integrated_gradients returns them? reduce the "
+                    "channel axis first, e.g. np.abs(attributions).sum(axis=-1))")
+        raise ValueError(f"{what} must have shape {tuple(shape)}, one map per image at the "
+                         f"images' height and width; got {array.shape}{hint}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{what} contain NaN or infinite values")
+    return array.astype(np.float64)
+
+
+def _as_masks(masks, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    if isinstance(masks, (tf.Tensor, tf.Variable)):
+        masks = masks.numpy()
+    array = np.asarray(masks)
+    if array.dtype != bool:
+        raise TypeError(f"masks must be boolean (True on the object), got dtype {array.dtype}; "
+                        "for a 0/1 array, pass masks.astype(bool) or masks > 0")
+    if shape is not None and array.shape != tuple(shape):
+        raise ValueError(f"masks must have the heatmaps' shape {tuple(shape)}, one mask per "
+                         f"image; got {array.shape}")
+    if array.ndim != 3:
+        raise ValueError(f"masks must be (N, H, W), got shape {array.shape}")
+    empty = np.flatnonzero(~array.any(axis=(1, 2)))
+    if empty.size:
+        raise ValueError(f"the mask of image {int(empty[0])} is empty ({empty.size} empty in "
+                         "all): with no object there is nothing to point at")
+    return array
+
+
+def _check_steps(steps) -> int:
+    if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, numbers.Integral):
+        raise TypeError(f"steps must be a positive int, got {type(steps).__name__}")
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1 (the number of pixel batches removed or "
+                         f"inserted), got {steps}")
+    return int(steps)
+
+
+# -- deletion and insertion ----------------------------------------------------------------
+def blur(images: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of images ``(N, H, W, C)`` over height and width, channel by channel.
+
+    The insertion curve's starting canvas. Computed as two matrix products, one per axis,
+    with each row of the Gaussian weights renormalized at the border (no dark rim).
+
+    Parameters
+    ----------
+    images
+        float ``(N, H, W, C)``.
+    sigma
+        Standard deviation of the Gaussian, in pixels; 0 returns the images unchanged.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, the shape of ``images``.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    if not np.isfinite(sigma) or sigma < 0:
+        raise ValueError(f"sigma must be a non-negative number of pixels, got {sigma}")
+    if sigma == 0:
+        return images.copy()
+
+    def weights(size):
+        offsets = np.arange(size)[:, None] - np.arange(size)[None, :]
+        kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
+        return (kernel / kernel.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    height, width = images.shape[1:3]
+    return np.einsum("yi,nijc,xj->nyxc", weights(height), images, weights(width))
+
+
+def _fill(baseline, batch: np.ndarray, blur_sigma: float | None) -> np.ndarray:
+    """The canvas that replaces the pixels: a blurred copy, a constant or given images."""
+    if isinstance(baseline, str):
+        if baseline != "blur":
+            raise ValueError(f"baseline must be 'blur', a number, one image or one image per "
+                             f"image; got {baseline!r}")
+        sigma = max(batch.shape[1:3]) / 16 if blur_sigma is None else blur_sigma
+        return blur(batch, sigma)
+    if isinstance(baseline, (tf.Tensor, tf.Variable)):
+        baseline = baseline.numpy()
+    array = np.asarray(baseline)
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise TypeError(f"baseline must be 'blur', a number or a float array, got {array.dtype}")
+    if array.ndim == 0:
+        return np.full_like(batch, float(array))
+    if array.shape == batch.shape[1:]:
+        return np.broadcast_to(array, batch.shape).astype(np.float32)
+    if array.shape == batch.shape:
+        return array.astype(np.float32)
+    raise ValueError(f"baseline must be a number, one image {batch.shape[1:]} or one per image "
+                     f"{batch.shape}; got shape {array.shape}")
+
+
+def pixel_ranks(heatmaps: np.ndarray) -> np.ndarray:
+    """Each pixel's place in its map's order, most salient first: int32 ``(N, H, W)``.
+
+    Ties keep the pixels' row-major order (a stable sort), so the order, and every curve,
+    is the same on every machine.
+    """
+    n, height, width = heatmaps.shape
+    flat = heatmaps.reshape(n, -1)
+    order = np.argsort(-flat, axis=1, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(flat.shape[1])[None], axis=1)
+    return ranks.reshape(n, height, width).astype(np.int32)
+
+
+def _curve_fn(model, image_shape):
+    def build():
+        forward = forward_pass(model, image_shape)
+        ranks_spec = tf.TensorSpec((None, *image_shape[:2]), tf.int32)
+
+        @graph_function(input_signature=[image_spec(image_shape), image_spec(image_shape),
+                                         ranks_spec, INDEX_SPEC, INDEX_SPEC])
+        def curve_probabilities(first, second, ranks, counts, index):
+            # Image n at step s shows `first` on its counts[s] top-ranked pixels and `second`
+            # elsewhere: all (image, step) pairs as one batch, image-major.
+            n, s = tf.shape(first)[0], tf.shape(counts)[0]
+            chosen = ranks[:, None] < counts[None, :, None, None]  # (n, s, H, W)
+            mixed = tf.where(chosen[..., None], first[:, None], second[:, None])
+            _, logits = forward.run(tf.reshape(mixed, (n * s, *image_shape)))
+            probabilities = tf.reshape(tf.nn.softmax(logits), (n, s, -1))
+            return tf.gather(probabilities, index, axis=2, batch_dims=1)  # (n, s)
+
+        return curve_probabilities
+
+    return compiled(model, ("evaluate_curve", image_shape), build)
+
+
+def _curve(kind, model, images, heatmaps, class_index, steps, baseline, blur_sigma,
+           batch_size):
+    batch, single = as_image_batch(images, model)
+    steps = _check_steps(steps)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    heatmaps = _as_heatmaps(heatmaps, batch.shape[:3] if not single else batch.shape[1:3])
+    if single:
+        heatmaps = heatmaps[None]
+    forward = forward_pass(model, batch.shape[1:])
+    index = class_indices(class_index, len(batch), forward.require_classes())
+    index = _resolve_predicted(model, batch, index, batch_size)
+    fill = _fill(baseline, batch, blur_sigma)
+    ranks = pixel_ranks(heatmaps)
+    pixels = batch.shape[1] * batch.shape[2]
+    fractions = np.linspace(0.0, 1.0, steps + 1)
+    counts = np.round(fractions * pixels).astype(np.int32)
+    # Deletion puts the canvas on the top-ranked pixels; insertion puts the image there,
+    # on the canvas.
+    first, second = (fill, batch) if kind == "deletion" else (batch, fill)
+    function = _curve_fn(model, batch.shape[1:])
+    per_call = max(1, batch_size // len(counts))  # images per call, all steps
+    step_chunk = min(len(counts), batch_size)  # steps per call, when they do not all fit
+    scores = np.zeros((len(batch), len(counts)), np.float32)
+    for start in range(0, len(batch), per_call):
+        images_slice = slice(start, start + per_call)
+        for step in range(0, len(counts), step_chunk):
+            steps_slice = slice(step, step + step_chunk)
+            scores[images_slice, steps_slice] = function(
+                tf.constant(first[images_slice]), tf.constant(second[images_slice]),
+                tf.constant(ranks[images_slice]), tf.constant(counts[steps_slice]),
+                tf.constant(index[images_slice])).numpy()
+    return fractions.astype(np.float32), scores[0] if single else scores
+
+
+_CURVE_DOC = """Parameters
+    ----------
+    model
+        A Keras classifier; a final softmax is looked through, and the scores are the
+        softmax of its logits.
+    images
+        float32 ``(N, H, W, C)`` or one image ``(H, W, C)``, preprocessed for the model.
+    heatmaps
+        ``(N, H, W)`` (``(H, W)`` for one image): the larger, the more salient. Ties are
+        taken in row-major order.
+    class_index
+        ``None``: each image's predicted class (on the image itself); an int: that class
+        for every image; a sequence: one class per image.
+    steps
+        The curve has ``steps + 1`` points; step ``k`` has changed the ``k / steps``
+        most salient fraction of the pixels (rounded to whole pixels).
+    baseline
+        {baseline}
+    blur_sigma
+        Standard deviation, in pixels, of the blur when ``baseline="blur"``; ``None``:
+        1/16 of the image's larger side (4 pixels at 64 x 64, 14 at 224 x 224).
+    batch_size
+        Images per forward pass: the ``N x (steps + 1)`` changed images run in batches.
+
+    Returns
+    -------
+    fractions : numpy.ndarray
+        float32 ``(steps + 1,)``, from 0 to 1: the fraction of pixels changed.
+    scores : numpy.ndarray
+        float32 ``(N, steps + 1)`` (``(steps + 1,)`` for one image): the class
+        probability at each step."""
+
+
+def _curve_doc(baseline: str):
+    def decorate(function):
+        function.__doc__ = function.__doc__.replace(
+            "{parameters}", _CURVE_DOC.replace("{baseline}", baseline))
+        return function
+    return decorate
+
+
+@_curve_doc("What replaces a deleted pixel: a number (every channel), one image ``(H, W, "
+            "C)``, one image per image,\n        or ``\"blur\"`` for a blurred copy. The "
+            "default 0 is black for inputs in [0, 1].")
+def deletion_curve(model: keras.Model, images: np.ndarray, heatmaps: np.ndarray,
+                   class_index: ClassIndex = None, steps: int = DEFAULT_STEPS, *,
+                   baseline: float | str | np.ndarray = 0.0, blur_sigma: float | None = None,
+                   batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """Petsiuk et al.'s deletion curve: the class probability as pixels are removed, most
+    salient first.
+
+    Step ``k`` replaces the ``k / steps`` most salient fraction of the pixels by
+    ``baseline`` (0, as in the paper) and records the class probability. A map that ranks
+    first the pixels the model relies on makes the curve drop at once: a small
+    :func:`auc` is good. Every (image, step) pair runs through the model in batches.
+    Derived in chapter 07 (notebooks/07_evaluating_explanations.ipynb).
+
+    {parameters}
+    """
+    return _curve("deletion", model, images, heatmaps, class_index, steps, baseline,
+                  blur_sigma, batch_size)
+
+
+@_curve_doc("The canvas the pixels are inserted into: ``\"blur\"`` (the default, as in the "
+            "paper) for a blurred copy\n        of each image, which keeps the colors but "
+            "wipes out shapes; or a number, one image, or one image per image.")
+def insertion_curve(model: keras.Model, images: np.ndarray, heatmaps: np.ndarray,
+                    class_index: ClassIndex = None, steps: int = DEFAULT_STEPS, *,
+                    baseline: float | str | np.ndarray = "blur",
+                    blur_sigma: float | None = None,
+                    batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """Petsiuk et al.'s insertion curve: the class probability as pixels are revealed, most
+    salient first.
+
+    Step ``k`` shows the ``k / steps`` most salient fraction of the image's pixels on a
+    canvas (by default a blurred copy of the image, as in the paper: a black canvas would
+    make the first revealed pixels look like a strange new image rather than a cleaner
+    one). A map that finds the evidence first makes the curve rise at once: a large
+    :func:`auc` is good. The class is chosen on the image itself. Derived in chapter 07
+    (notebooks/07_evaluating_explanations.ipynb).
+
+    {parameters}
+    """
+    return _curve("insertion", model, images, heatmaps, class_index, steps, baseline,
+                  blur_sigma, batch_size)
+
+
+def auc(fractions: np.ndarray, scores: np.ndarray) -> float | np.ndarray:
+    """The area under a deletion or insertion curve (trapezoidal rule).
+
+    Parameters
+    ----------
+    fractions
+        ``(S,)`` increasing, from 0 to 1, as :func:`deletion_curve` returns them.
+    scores
+        ``(S,)`` for one curve, or ``(N, S)`` for one curve per image.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        In [0, 1] for probabilities: a float for one curve, ``(N,)`` float64 for ``N``.
+    """
+    fractions = np.asarray(fractions, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    if fractions.ndim != 1 or len(fractions) < 2:
+        raise ValueError(f"fractions must be 1-D with at least 2 points, got shape "
+                         f"{fractions.shape}")
+    if np.any(np.diff(fractions) < 0):
+        raise ValueError("fractions must be increasing, as the curves return them")
+    if scores.ndim not in (1, 2) or scores.shape[-1] != len(fractions):
+        raise ValueError(f"scores must be ({len(fractions)},) or (N, {len(fractions)}), one "
+                         f"value per fraction; got shape {scores.shape}")
+    if not np.isfinite(scores).all():
+        raise ValueError("scores contain NaN or infinite values")
+    areas = np.sum(np.diff(fractions) * (scores[..., 1:] + scores[..., :-1]) / 2.0, axis=-1)
+    return float(areas) if scores.ndim == 1 else areas
+
+
+# -- the pointing game -----------------------------------------------------------------------
+def pointing_game(heatmaps: np.ndarray, masks: np.ndarray, *,
+                  per_image: bool = False) -> float | np.ndarray:
+    """Zhang et al.'s pointing game: does the heatmap's maximum fall on the object?
+
+    Each image scores 1 when the pixel where its heatmap is largest lies inside its mask,
+    0 when it lies outside; the result is the share of hits. When several pixels share the
+    maximum (a flat map, an all-zero map), the image scores the share of them inside the
+    mask, the chance of a hit if one of them were picked at random: a map that points
+    nowhere in particular scores about the mask's area fraction, not 1. Derived in chapter
+    07 (notebooks/07_evaluating_explanations.ipynb).
+
+    Parameters
+    ----------
+    heatmaps
+        ``(N, H, W)``, as :mod:`helpers.explain` returns them.
+    masks
+        bool ``(N, H, W)``: True on the object, never empty (as
+        :func:`helpers.data.make_shapes` returns them).
+    per_image
+        Return each image's score instead of their mean.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The share of hits, in [0, 1]; with ``per_image``, float64 ``(N,)``.
+    """
+    if isinstance(heatmaps, (tf.Tensor, tf.Variable)):
+        heatmaps = heatmaps.numpy()
+    heatmaps = np.asarray(heatmaps)
+    masks = _as_masks(masks)
+    heatmaps = _as_heatmaps(heatmaps, masks.shape)
+    peaks = heatmaps == heatmaps.max(axis=(1, 2), keepdims=True)
+    hits = (peaks & masks).sum(axis=(1, 2)) / peaks.sum(axis=(1, 2))
+    return hits if per_image else float(hits.mean())
+
+
+# -- the randomization test ------------------------------------------------------------------
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks (1 to P) of each row of ``values`` ``(N, P)``, tied values sharing their mean
+    rank, as ``scipy.stats.rankdata(..., method="average")``."""
+    n, p = values.shape
+    order = np.argsort(values, axis=1, kind="stable")
+    ordered = np.take_along_axis(values, order, axis=1)
+    starts = np.ones((n, p), bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    flat_starts = np.flatnonzero(starts.ravel())  # each run of equal values, all rows
+    lengths = np.diff(np.append(flat_starts, n * p))
+    mean_rank = (flat_starts % p) + (lengths + 1) / 2.0  # 1-based mean position of the run
+    run = np.cumsum(starts.ravel()) - 1
+    ranks = np.empty((n, p))
+    np.put_along_axis(ranks, order, mean_rank[run].reshape(n, p), axis=1)
+    return ranks
+
+
+def rank_correlation(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Spearman's rank correlation between two batches of maps, image by image.
+
+    The Pearson correlation of the maps' pixel ranks (ties get their mean rank): 1 when
+    the two maps order the pixels the same way, whatever their scales, 0 when their orders
+    are unrelated. A constant map orders nothing; its correlation with any map is 0
+    (instead of NaN).
+
+    Parameters
+    ----------
+    first, second
+        ``(N, H, W)`` (or any ``(N, ...)``), the same shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``(N,)`` in [-1, 1].
+    """
+    first, second = np.asarray(first, np.float64), np.asarray(second, np.float64)
+    if first.shape != second.shape or first.ndim < 2:
+        raise ValueError(f"expected two batches of maps of the same shape (N, H, W), got "
+                         f"{first.shape} and {second.shape}")
+    if not (np.isfinite(first).all() and np.isfinite(second).all()):
+        raise ValueError("the maps contain NaN or infinite values")
+    a = _average_ranks(first.reshape(len(first), -1))
+    b = _average_ranks(second.reshape(len(second), -1))
+    a -= a.mean(axis=1, keepdims=True)
+    b -= b.mean(axis=1, keepdims=True)
+    norms = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+    return np.divide((a * b).sum(axis=1), norms, out=np.zeros(len(a)), where=norms > 0)
+
+
+def _weight_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The layers that own weights, nested models opened, in the model's own order."""
+    from helpers.models import _leaf_layers
+
+    return _leaf_layers(model)
+
+
+def _reinitialize(layer: keras.layers.Layer, seed: int) -> None:
+    """Draw every weight of ``layer`` afresh from the layer's own initializer, seeded.
+
+    A kernel gets a new draw from its ``kernel_initializer`` (He, Glorot, ...), a bias its
+    ``bias_initializer`` (zeros), a batch normalization its initial scale 1 and shift 0.
+    A weight without an initializer attribute gets a truncated normal of standard
+    deviation 0.05.
+    """
+    for offset, variable in enumerate(layer.weights):
+        name = variable.path.rsplit("/", 1)[-1]
+        initializer = getattr(layer, f"{name}_initializer", None)
+        if initializer is None:
+            initializer = keras.initializers.TruncatedNormal(stddev=0.05)
+        config = initializer.get_config()
+        if "seed" in config:
+            initializer = type(initializer).from_config({**config, "seed": seed + offset})
+        variable.assign(initializer(tuple(variable.shape), dtype=variable.dtype))
+
+
+def randomization_test(model: keras.Model, images: np.ndarray, method: Callable,
+                       class_index: ClassIndex = None, layers: Sequence[str] | None = None,
+                       *, seed: int = 0) -> dict:
+    """Adebayo et al.'s cascading model-parameter randomization test.
+
+    On a clone of ``model`` (the model itself is never changed), the weights are drawn
+    afresh from their initializers layer by layer, from the top (the logits) down; after
+    each of the ``layers`` checkpoints, ``method`` explains the same images for the same
+    classes again, and the map is compared with the trained model's by Spearman rank
+    correlation (:func:`rank_correlation`). A method that explains the model gives maps
+    that change, falling toward 0 as more layers are destroyed; one that stays near 1
+    shows something about the image (edges, brightness) that would be there for any
+    model. Derived in chapter 07 (notebooks/07_evaluating_explanations.ipynb).
+
+    Parameters
+    ----------
+    model
+        A Sequential or Functional Keras classifier (nested models allowed).
+    images
+        float32 ``(N, H, W, C)`` or one image, preprocessed for the model.
+    method
+        ``method(model, images, class_index=...) -> (N, H, W)``, for example
+        :func:`helpers.explain.grad_cam`; bind other arguments with
+        ``functools.partial``.
+    class_index
+        The class explained, held fixed through the test. ``None``: each image's class as
+        the trained model predicts it.
+    layers
+        Names of the layers after which the map is recomputed; at each, it and every layer
+        above it have been randomized. ``None``: every layer that has weights. They are
+        reported top first, whatever order they are given in.
+    seed
+        Seed of the new weights (layer ``k`` from the top gets ``seed + 1000 k``).
+
+    Returns
+    -------
+    dict
+        ``"layers"``: the checkpoints, top first; ``"trained"``: float32 ``(N, H, W)``, the
+        trained model's maps; ``"maps"``: float32 ``(L, N, H, W)``, the maps after each
+        checkpoint; ``"correlations"``: float64 ``(L, N)``, each rank correlation with the
+        trained map.
+    """
+    batch, single = as_image_batch(images, model)
+    if not callable(method):
+        raise TypeError(f"method must be a function (model, images, class_index) -> heatmaps, "
+                        f"got {type(method).__name__}")
+    forward = forward_pass(model, batch.shape[1:])
+    index = class_indices(class_index, len(batch), forward.require_classes())
+    index = _resolve_predicted(model, batch, index, len(batch))
+    weighted = _weight_layers(model)
+    positions = {layer.name: position for position, layer in enumerate(weighted)}
+    if layers is None:
+        checkpoints = [layer.name for layer in weighted]
+    else:
+        if isinstance(layers, str) or not isinstance(layers, Sequence) or not layers:
+            raise TypeError("layers must be a non-empty sequence of layer names, or None")
+        unknown = [name for name in layers if name not in positions]
+        if unknown:
+            raise ValueError(f"no layer with weights named {unknown[0]!r}; valid choices: "
+                             f"{[layer.name for layer in weighted]}")
+        checkpoints = list(dict.fromkeys(layers))
+    checkpoints.sort(key=positions.__getitem__, reverse=True)
+
+    def explain(some_model):
+        maps = method(some_model, batch, class_index=[int(c) for c in index])
+        return _as_heatmaps(maps, batch.shape[:3], what="the maps the method returned")
+
+    trained = explain(model)
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    clone_layers = _weight_layers(clone)
+    maps, done = [], len(clone_layers)  # layers from `done` up are randomized
+    for checkpoint in checkpoints:
+        for position in range(positions[checkpoint], done):
+            _reinitialize(clone_layers[position],
+                          seed + 1000 * (len(clone_layers) - 1 - position))
+        done = min(done, positions[checkpoint])
+        maps.append(explain(clone))
+    maps = np.stack(maps)
+    correlations = np.stack([rank_correlation(trained, m) for m in maps])
+    if single:
+        return {"layers": checkpoints, "trained": trained[0].astype(np.float32),
+                "maps": maps[:, 0].astype(np.float32), "correlations": correlations[:, 0]}
+    return {"layers": checkpoints, "trained": trained.astype(np.float32),
+            "maps": maps.astype(np.float32), "correlations": correlations}
