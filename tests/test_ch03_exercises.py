@@ -161,3 +161,85 @@ def mean_values(maps, labels, class_index, k):
 ])
 def test_top_channels_slips(function, fragments):
     assert_not_yet(ch03.check_class_top_channels(function), *fragments)
+
+
+# --- Exercise 4: which input rows one position of a deep map sees -------------------------
+
+def input_window(layers, row):
+    first = last = row
+    for kernel, stride, padding in reversed(layers):
+        first, last = stride * first - padding, stride * last - padding + kernel - 1
+    return first, last
+
+
+def test_input_window_solution():
+    assert_correct(ch03.check_input_window(input_window))
+    assert_correct(ch03.check_input_window(lambda *args: list(input_window(*args))))
+    assert_correct(ch03.check_input_window(lambda *args: np.array(input_window(*args), float)))
+
+
+def test_input_window_agrees_with_the_course_model():
+    """The windows of the check are those of the real model: its maps' sides, and the rows
+    where the gradient of one row of each layer's maps is nonzero, over many images."""
+    import keras
+    import tensorflow as tf
+
+    import helpers
+
+    model = helpers.load_course_model()
+    (_, _), (images, _) = helpers.load_fashion_mnist()
+    x = tf.constant(images[:300, :, :, None] / 255.0, dtype=tf.float32)
+    # The stack up to and including each convolution: conv1, conv2, conv3, conv4, conv5.
+    depth = {"conv1": 1, "conv2": 2, "conv3": 4, "conv4": 5, "conv5": 7}
+    for name, layers in depth.items():
+        stack = ch03.COURSE_MODEL_STACK[:layers]
+        tap = keras.Model(model.inputs, model.get_layer(name).output)
+        side = tap.output.shape[1]
+        assert side == 28 // np.prod([s for _, s, _ in stack])
+        for row in (0, side // 2):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                total = tf.reduce_sum(tap(x)[:, row, :, :])
+            seen = np.flatnonzero(np.any(tape.gradient(total, x).numpy() != 0, axis=(0, 2, 3)))
+            first, last = input_window(list(stack), row)
+            assert (seen.min(), seen.max()) == (max(first, 0), min(last, 27)), (name, row)
+
+
+def input_window_centered(layers, row):
+    first, last = input_window(layers, row)
+    jump = int(np.prod([s for _, s, _ in layers]))
+    return jump * row - (last - first) // 2, jump * row + (last - first + 1) // 2
+
+
+def input_window_forward(layers, row):
+    first = last = row
+    for kernel, stride, padding in layers:
+        first, last = stride * first - padding, stride * last - padding + kernel - 1
+    return first, last
+
+
+@pytest.mark.parametrize("function, fragments", [
+    (lambda layers, row: input_window([(k, s, 0) for k, s, _ in layers], row),
+     ["padding is missing", "returned (0, 2), expected (-1, 1)"]),
+    (input_window_forward, ["walked from the input up", "row=4"]),
+    (lambda layers, row: input_window([(k, 1, p) for k, _, p in layers], row),
+     ["strides are missing"]),
+    (lambda layers, row: (input_window(layers, row)[0], input_window(layers, row)[1] + 1),
+     ["one row too long", "returned (-1, 2), expected (-1, 1)"]),
+    (lambda layers, row: (input_window(layers, row)[0] - 1, input_window(layers, row)[1]),
+     ["returned (-2, 1), expected (-1, 1)", "Walk back from the last layer"]),
+    (input_window_centered, ["centered on jump x row", "row=3"]),
+    (lambda layers, row: input_window(layers, row)[::-1], ["first row comes first"]),
+    (lambda layers, row: input_window(layers, row)[1] - input_window(layers, row)[0] + 1,
+     ["the window's width", "(first, last)"]),
+    (lambda layers, row: 7, ["one number", "(first, last)"]),
+    (lambda layers, row: [input_window(layers, row)], ["shape (1, 2)"]),
+    (lambda layers, row: (np.nan, 1), ["NaN"]),
+    (lambda layers, row: "2 to 25", ["returned a str", "two row numbers"]),
+    (lambda layers, row: layers[5], ["IndexError", "input_window raised"]),
+    (lambda layers, row: None, ["returned None", "placeholder"]),
+    (lambda layers: (0, 0), ["TypeError"]),
+    (..., ["placeholder"]),
+])
+def test_input_window_slips(function, fragments):
+    assert_not_yet(ch03.check_input_window(function), *fragments)

@@ -30,6 +30,7 @@ from helpers.exercises._common import (
 __all__ = [
     "check_class_top_channels",
     "check_global_average_pool",
+    "check_input_window",
     "check_zero_fraction",
 ]
 
@@ -271,3 +272,154 @@ def check_class_top_channels(top_channels: Callable) -> CheckResult:
                       "first.")
     return passed(f"top_channels is right on {len(cases)} cases: the mean over the class's "
                   "images and positions, ranked strongest first.")
+
+
+# ---------------------------------------------------------------------------------------
+# Exercise 4: which input rows one position of a deep map sees
+# ---------------------------------------------------------------------------------------
+
+#: The course model from the input up, as ``(K, S, P)``: kernel size, stride, and the rows
+#: of zero padding above the input ('same' 3x3 convolutions: P = 1; 2x2 max pooling: P = 0).
+COURSE_MODEL_STACK: tuple[tuple[int, int, int], ...] = (
+    (3, 1, 1), (3, 1, 1), (2, 2, 0), (3, 1, 1), (3, 1, 1), (2, 2, 0), (3, 1, 1))
+
+#: ``(layers, row)`` cases, simplest first: one convolution, two, the course model cut after
+#: pool1, conv3 and conv5 (a middle row, the top row, the bottom row), and a strided stack
+#: with a 5x5 kernel.
+WINDOW_CASES: tuple[tuple[tuple[tuple[int, int, int], ...], int], ...] = (
+    (COURSE_MODEL_STACK[:1], 0),
+    (COURSE_MODEL_STACK[:2], 5),
+    (COURSE_MODEL_STACK[:3], 4),
+    (COURSE_MODEL_STACK[:4], 7),
+    (COURSE_MODEL_STACK, 3),
+    (COURSE_MODEL_STACK, 0),
+    (COURSE_MODEL_STACK, 6),
+    (((3, 2, 0), (3, 1, 1), (5, 2, 1)), 2),
+)
+
+
+def input_window(layers, row: int) -> tuple[int, int]:
+    """The first and last input rows that ``row`` of the last layer's output depends on.
+
+    Walking back from the last layer to the input: output rows ``first`` to ``last`` of a
+    layer ``(K, S, P)`` are computed from its input rows ``S * first - P`` to
+    ``S * last - P + K - 1``. Rows outside ``0 .. n - 1`` are the zero padding.
+    """
+    first = last = row
+    for kernel, stride, padding in reversed(list(layers)):
+        first, last = stride * first - padding, stride * last - padding + kernel - 1
+    return first, last
+
+
+def _window_without_padding(layers, row):
+    return input_window([(k, s, 0) for k, s, _ in layers], row)
+
+
+def _window_forward(layers, row):
+    return input_window(list(layers)[::-1], row)
+
+
+def _window_without_stride(layers, row):
+    return input_window([(k, 1, p) for k, _, p in layers], row)
+
+
+def _window_kernel_not_minus_one(layers, row):
+    first = last = row
+    for kernel, stride, padding in reversed(list(layers)):
+        first, last = stride * first - padding, stride * last - padding + kernel
+    return first, last
+
+
+def _window_centered(layers, row):
+    """A window of the right width, centered on ``jump * row``, as a learner may guess."""
+    jump = int(np.prod([s for _, s, _ in layers]))
+    first, last = input_window(layers, row)
+    width = last - first + 1
+    return jump * row - (width - 1) // 2, jump * row + width // 2
+
+
+def _show_window_call(layers, row) -> str:
+    return f"input_window({list(layers)}, row={row})"
+
+
+def check_input_window(input_window_function: Callable) -> CheckResult:
+    """Check ``input_window(layers, row)``: the input rows one row of a deep map sees.
+
+    Parameters
+    ----------
+    input_window_function
+        A function of a stack of layers, listed from the input up as ``(K, S, P)`` triples
+        (kernel size, stride, rows of zero padding above the input), and a row of the last
+        layer's output, that returns ``(first, last)``: the first and last input rows that
+        row depends on, counting rows of the padding too (negative, or past the image's
+        last row). The same holds for columns. Chapter 03, "How far one position sees".
+    """
+    if input_window_function is Ellipsis:
+        return not_attempted("input_window")
+    answers = []
+    for layers, row in WINDOW_CASES:
+        call = _show_window_call(layers, row)
+        # A fresh list for every call, so that a function that modifies it changes nothing.
+        got, error = call_safely(input_window_function, [tuple(layer) for layer in layers],
+                                 row, name="input_window")
+        if error:
+            return failed(error)
+        if got is None:
+            return returned_none(call)
+        array = as_numbers(got)
+        expected = input_window(layers, row)
+        if array is None:
+            return failed(f"{call} returned a {type(got).__name__}; expected two row numbers, "
+                          "(first, last).")
+        if array.ndim == 0:
+            width = expected[1] - expected[0] + 1
+            if array == width:
+                return failed(f"{call} returned {array:g}, the window's width (its receptive "
+                              "field); return where the window is: its first and last input "
+                              "rows, (first, last), with last - first + 1 equal to that width.")
+            return failed(f"{call} returned one number, {array:g}; expected two row numbers, "
+                          "(first, last).")
+        if array.shape != (2,):
+            return failed(f"{call} returned an array of shape {array.shape}; expected two row "
+                          "numbers, (first, last).")
+        if not np.all(np.isfinite(array)):
+            return failed(f"{call} returned NaN or infinity; expected two row numbers.")
+        answers.append(tuple(array.tolist()))
+        if answers[-1] == expected:
+            continue
+        shown = [int(v) if float(v).is_integer() else float(v) for v in answers[-1]]
+        message = f"{call} returned {tuple(shown)}, expected {expected}."
+        if answers[-1] == expected[::-1]:
+            return failed(f"{message} The first row comes first: (first, last), first <= last.")
+        slips = [
+            (_window_without_padding,
+             "The padding is missing: a layer with P rows of zeros above its input computes "
+             "its output row r from input rows S r - P to S r - P + K - 1, so the window "
+             "starts P rows higher, in the padding for the top rows."),
+            (_window_forward,
+             "The layers were walked from the input up. Start from the last layer's row and "
+             "go back toward the input: it is the later layers' rows that the earlier layers' "
+             "strides spread apart."),
+            (_window_without_stride,
+             "The strides are missing: going back through a layer with stride S multiplies "
+             "the row numbers by S (output row r starts at input row S r - P), so after two "
+             "2x2 poolings neighboring rows of conv5 are 4 input rows apart."),
+            (_window_kernel_not_minus_one,
+             "The window is one row too long at each layer: a K x K window starting at row "
+             "a ends at row a + K - 1, not a + K."),
+            (_window_centered,
+             "The width is right but the window is centered on jump x row. It is not: a 2x2 "
+             "pooling's output row r covers its input rows 2r and 2r + 1, below the center, "
+             "so walk the window back layer by layer."),
+        ]
+        for slip, hint in slips:
+            if answers[-1] == tuple(slip(layers, row)):
+                return failed(f"{message} {hint}")
+        return failed(f"{message} Walk back from the last layer: a layer (K, S, P) computes "
+                      "its output rows first..last from its input rows S first - P to "
+                      "S last - P + K - 1.")
+    course = [input_window(COURSE_MODEL_STACK, row) for row in (0, 3)]
+    return passed(f"input_window is right on {len(WINDOW_CASES)} stacks and rows. Row 3, the "
+                  f"middle of conv5's 7 rows, sees input rows {course[1][0]} to {course[1][1]} "
+                  f"of 28; row 0 sees rows {course[0][0]} to {course[0][1]}, the first "
+                  f"{-course[0][0]} of them in the zero padding.")
