@@ -82,6 +82,14 @@ _STORAGE_DTYPES = {
 }
 
 
+class _RefusedGlobal(Exception):
+    """A pickle asked for a function or class that a weights file never needs."""
+
+
+class _FormatError(Exception):
+    """The bytes are not laid out as PyTorch's legacy format says."""
+
+
 @dataclass(frozen=True)
 class _StorageType:
     """Stands in for ``torch.FloatStorage`` and its kin: only the dtype matters here."""
@@ -116,17 +124,9 @@ class _Tensor:
 def _rebuild_tensor_v2(storage, storage_offset, size, stride, *_ignored) -> _Tensor:
     # The other arguments (requires_grad, backward hooks, metadata) do not matter here.
     if not isinstance(storage, _Storage):
-        raise pickle.UnpicklingError("a tensor refers to something that is not a storage")
+        raise _FormatError("a tensor refers to something that is not a storage")
     return _Tensor(storage, int(storage_offset), tuple(int(s) for s in size),
                    tuple(int(s) for s in stride))
-
-
-class _RefusedGlobal(Exception):
-    """A pickle asked for a function or class that a weights file never needs."""
-
-
-class _FormatError(Exception):
-    """The bytes are not laid out as PyTorch's legacy format says."""
 
 
 class _RestrictedUnpickler(pickle.Unpickler):

@@ -45,6 +45,13 @@ class _StorageRef:
         self.key, self.array = key, array
 
 
+class _ViewRef:
+    """An old-style storage view: ``size`` elements of ``root`` from ``offset`` on."""
+
+    def __init__(self, root: _StorageRef, key: str, offset: int, size: int):
+        self.root, self.key, self.offset, self.size = root, key, offset, size
+
+
 class _TensorRef:
     """Pickles as torch does: ``_rebuild_tensor_v2(storage, offset, size, stride, ...)``."""
 
@@ -66,6 +73,9 @@ def _legacy_bytes(torch, tensors: dict[str, _TensorRef], storages: list[_Storage
             if isinstance(obj, _StorageRef):
                 return ("storage", types_by_dtype[obj.array.dtype], obj.key, "cpu",
                         obj.array.size, None)
+            if isinstance(obj, _ViewRef):
+                return ("storage", types_by_dtype[obj.root.array.dtype], obj.root.key, "cpu",
+                        obj.root.array.size, (obj.key, obj.offset, obj.size))
             return None
 
     f = io.BytesIO()
@@ -107,10 +117,13 @@ def small_file(fake_torch, tmp_path):
         "every_other": _TensorRef(s_shared, 1, (3,), (3,)),
         "counts": _TensorRef(s_counts, 0, (2, 2), (2, 1)),
         "bn.num_batches_tracked": _TensorRef(s_scalar, 0, (), ()),
+        # Elements 1 to 3 of a view that starts at element 2 of storage "2".
+        "in_a_view": _TensorRef(_ViewRef(s_shared, "2v", 2, 4), 1, (3,), (1,)),
     }
     expected = {"conv.weight": conv, "fc.weight": matrix.T, "head": shared[:4],
                 "tail": shared[4:].reshape(2, 3), "every_other": shared[1:8:3],
-                "counts": counts, "bn.num_batches_tracked": np.array(12, np.int64)}
+                "counts": counts, "bn.num_batches_tracked": np.array(12, np.int64),
+                "in_a_view": shared[3:6]}
     path = tmp_path / "small.pth"
     path.write_bytes(_legacy_bytes(fake_torch, tensors,
                                    [s_conv, s_matrix, s_shared, s_counts, s_scalar]))
