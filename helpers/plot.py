@@ -1,6 +1,7 @@
 """Pictures: image grids with titles and heatmaps laid over images.
 
-``show_images`` is introduced in chapter 01 (``notebooks/01_convolution.ipynb``);
+``show_images`` and ``show_matrices`` are introduced in chapter 01
+(``notebooks/01_convolution.ipynb``);
 ``show_feature_maps`` in chapter 03 (``notebooks/03_feature_maps.ipynb``); ``show_filters``
 in chapter 04 (``notebooks/04_filter_visualization.ipynb``); ``show_attributions`` and
 ``show_overlays`` in chapter 05 (``notebooks/05_saliency.ipynb``); ``overlay`` in chapter 06
@@ -81,6 +82,75 @@ def show_images(
             fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
     if suptitle:
         fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def show_matrices(
+    matrices: Sequence[np.ndarray],
+    titles: Sequence[str] | None = None,
+    *,
+    boxes: Sequence[tuple[int, int, int, int, int]] = (),
+    limit: float | None = None,
+    size: float = 2.1,
+    cmap: str = "coolwarm",
+) -> plt.Figure:
+    """Small arrays side by side, as colored grids with each value written in its cell.
+
+    For the hand-sized examples where the numbers are the point (an image, a kernel and
+    their output; a map before and after pooling). Introduced in chapter 01
+    (notebooks/01_convolution.ipynb), reused in chapter 02.
+
+    Parameters
+    ----------
+    matrices
+        2-D arrays of numbers, one per panel; their shapes may differ.
+    titles
+        One title per panel, or ``None``.
+    boxes
+        Blocks of cells to outline, each ``(panel, row, col, height, width)``: on panel
+        ``panel``, the block whose top-left cell is ``(row, col)``, ``height`` cells high and
+        ``width`` cells wide.
+    limit
+        The value drawn in the colormap's strongest color, on both sides of 0. ``None``:
+        1.6 times each panel's largest absolute value, so that the colors stay pale and the
+        written numbers readable. Give one number to draw every panel on the same scale.
+    size
+        Width of each panel, in inches.
+    cmap
+        A diverging colormap: 0 is its middle color (white for ``"coolwarm"``), since the
+        values (kernel weights, edge responses) are often signed.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    matrices = [np.asarray(matrix, dtype=float) for matrix in matrices]
+    if not matrices:
+        raise ValueError("expected at least one matrix, got none")
+    if any(matrix.ndim != 2 for matrix in matrices):
+        raise ValueError(f"expected 2-D arrays, got shapes {[m.shape for m in matrices]}")
+    if not all(np.isfinite(matrix).all() for matrix in matrices):
+        raise ValueError("the matrices contain NaN or infinite values")
+    _check_titles(titles, len(matrices))
+    for box in boxes:
+        if len(box) != 5 or not 0 <= box[0] < len(matrices):
+            raise ValueError(f"a box is (panel, row, col, height, width) with panel from 0 to "
+                             f"{len(matrices) - 1}, got {box}")
+    fig, axes = plt.subplots(1, len(matrices), squeeze=False,
+                             figsize=(size * len(matrices), size + 0.3))
+    for index, (ax, matrix) in enumerate(zip(axes.flat, matrices, strict=True)):
+        scale = 1.6 * max(float(np.abs(matrix).max()), 1e-9) if limit is None else limit
+        ax.imshow(matrix, cmap=cmap, vmin=-scale, vmax=scale)
+        for (row, col), value in np.ndenumerate(matrix):
+            ax.text(col, row, f"{value:g}", ha="center", va="center")
+        if titles is not None:
+            ax.set_title(titles[index])
+        ax.set(xticks=[], yticks=[])
+    for panel, row, col, height, width in boxes:
+        # Cell (row, col) is centered on (col, row): its top-left corner is half a cell off.
+        axes.flat[panel].add_patch(plt.Rectangle((col - 0.5, row - 0.5), width, height,
+                                                 fill=False, edgecolor="black", linewidth=3))
     fig.tight_layout()
     return fig
 

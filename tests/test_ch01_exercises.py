@@ -249,7 +249,15 @@ def test_backward_pass_is_a_convolution_with_the_flipped_kernel():
 
 
 @pytest.mark.parametrize("answer, fragments", [
-    (tape_gradient(0, 1, kernel=np.flip(KERNEL_1_TO_9)), ["kernel flipped"]),     # convolution
+    (tape_gradient(0, 1, kernel=np.flip(KERNEL_1_TO_9)),                          # convolution
+     ["rotated by 180 degrees", "true convolution", "no flip"]),
+    (tape_gradient(0, 1, kernel=KERNEL_1_TO_9[:, ::-1]), ["flipped the kernel left",
+                                                          "flips neither"]),
+    (tape_gradient(0, 1, kernel=KERNEL_1_TO_9[::-1]), ["flipped the kernel up"]),
+    (tape_gradient(0, 1, kernel=KERNEL_1_TO_9.T), ["transposed the kernel"]),
+    (np.pad(np.flip(KERNEL_1_TO_9)[:2], ((0, 2), (0, 1))),
+     ["two slips", "true convolution", "middle row"]),
+    (tape_gradient(1, 0, kernel=np.flip(KERNEL_1_TO_9)), ["two slips", "output[1, 0]"]),
     (tape_gradient(0, 1, kernel=np.ones((3, 3))), ["nonzero places are right"]),
     (np.pad(KERNEL_1_TO_9[:2], ((0, 2), (0, 1))), ["middle row"]),               # wrong padding
     (np.pad(KERNEL_1_TO_9, ((0, 1), (1, 0))), ["padding 'valid'"]),
@@ -267,3 +275,27 @@ def test_backward_pass_is_a_convolution_with_the_flipped_kernel():
 ])
 def test_pixel_gradient_slips(answer, fragments):
     assert_not_yet(ch01.check_pixel_gradient(answer), *fragments)
+
+
+def test_pixel_gradient_slips_are_all_different_and_all_wrong():
+    """Each typical wrong answer gets its own hint: no two slips give the same array."""
+    slips = ch01._gradient_slips()
+    right = ch01._pixel_gradient(ch01.GRADIENT_PIXEL)
+    for index, (wrong, hint) in enumerate(slips):
+        assert not np.allclose(wrong, right), hint
+        for other, other_hint in slips[:index]:
+            assert not np.allclose(wrong, other), (hint, other_hint)
+        result = ch01.check_pixel_gradient(wrong)
+        assert not result and result.message == hint
+
+
+def test_a_true_convolution_gives_the_flipped_answer():
+    """What the flipped-kernel hint claims: scipy's convolve2d (a true convolution) has the
+    180-degree-rotated kernel as the gradient of its output pixel."""
+    from scipy.signal import convolve2d
+
+    # convolve2d(x, K, "same") is linear in x: d output[0, 1] / d x[r, c] is output[0, 1]
+    # for the image that is 1 at (r, c) and 0 elsewhere.
+    gradient = np.array([convolve2d(pixel.reshape(4, 4), KERNEL_1_TO_9, "same")[0, 1]
+                         for pixel in np.eye(16)]).reshape(4, 4)
+    assert_not_yet(ch01.check_pixel_gradient(gradient), "true convolution")

@@ -215,3 +215,69 @@ def test_conv5_shape_agrees_with_keras():
 ])
 def test_conv5_shape_slips(function, fragments):
     assert_not_yet(ch02.check_conv5_shape(function), *fragments)
+
+
+# --- Exercise 5: where the gradient of a max pooling goes -------------------------------
+
+POOL_ANSWER = np.array([[0, 0, 2, 0], [0, 1, 0, 0], [3, 0, 0, 4], [0, 0, 0, 0]], dtype=float)
+UPSTREAM = np.array([[1, 2], [3, 4]], dtype=float)
+
+
+def pool_gradient_by_tape(pool=None, upstream=UPSTREAM):
+    import tensorflow as tf
+
+    pool = pool or (lambda x: tf.nn.max_pool2d(x, 2, 2, "VALID"))
+    x = tf.constant(ch02.POOL_GRADIENT_INPUT[None, :, :, None], tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        pooled = pool(x)
+    return tape.gradient(pooled, x, output_gradients=upstream[None, :, :, None].astype("float32"))
+
+
+def test_pool_gradient_answer_is_what_tensorflow_computes():
+    np.testing.assert_array_equal(pool_gradient_by_tape().numpy()[0, :, :, 0], POOL_ANSWER)
+    np.testing.assert_array_equal(ch02.POOL_GRADIENT_INPUT,
+                                  np.maximum([[1, -2, 3, 0], [-1, 5, -3, 2], [4, -6, 0, 1],
+                                              [-2, 3, -1, -4]], 0))  # the chapter's map
+
+
+def test_pool_gradient_solution():
+    assert_correct(ch02.check_max_pool_gradient(POOL_ANSWER))
+    assert_correct(ch02.check_max_pool_gradient(POOL_ANSWER.astype(int).tolist()))
+    assert_correct(ch02.check_max_pool_gradient(pool_gradient_by_tape()))  # (1, 4, 4, 1)
+
+
+def test_pool_gradient_average_pooling_slip_is_what_tensorflow_computes():
+    import tensorflow as tf
+
+    average = pool_gradient_by_tape(lambda x: tf.nn.avg_pool2d(x, 2, 2, "VALID"))
+    assert_not_yet(ch02.check_max_pool_gradient(average), "*average* pooling")
+
+
+def windows_mask(rows, cols):
+    mask = np.zeros((4, 4))
+    mask[rows, cols] = 1
+    return mask
+
+
+@pytest.mark.parametrize("answer, fragments", [
+    (UPSTREAM, ["upstream gradient itself", "*input*, 4x4"]),
+    (np.kron(UPSTREAM, np.ones((2, 2))), ["only the largest", "derivative is 0"]),
+    ((POOL_ANSWER > 0).astype(float), ["the right places", "chain rule"]),
+    (ch02.POOL_GRADIENT_INPUT * (POOL_ANSWER > 0), ["the forward pass"]),
+    (np.kron(UPSTREAM.T, np.ones((2, 2))) * (POOL_ANSWER > 0), ["upstream[0, 1] = 2"]),
+    (np.kron(UPSTREAM, np.ones((2, 2))) * windows_mask([0, 0, 2, 2], [0, 2, 0, 2]),
+     ["top-left corner"]),
+    (POOL_ANSWER + windows_mask([3], [1]), ["differs at 1 of 16", "index (3, 1)",
+                                            "1 of your nonzero derivatives"]),
+    (POOL_ANSWER * 2, ["differs at 4 of 16", "index (0, 2): got 4, expected 2"]),
+    (POOL_ANSWER[:3], ["shape (3, 4), expected (4, 4)"]),
+    (np.full((4, 4), np.nan), ["NaN"]),
+    ([[0, 0, 2, 0], [0, 1]], ["4x4 array of numbers"]),
+    ("POOL_ANSWER", ["4x4 array of numbers"]),
+    (lambda: POOL_ANSWER, ["4x4 array of numbers"]),
+    (None, ["None"]),
+    (..., ["placeholder"]),
+])
+def test_pool_gradient_slips(answer, fragments):
+    assert_not_yet(ch02.check_max_pool_gradient(answer), *fragments)

@@ -144,3 +144,44 @@ def test_show_attributions_uses_a_symmetric_scale(image):
 def test_show_images_still_works(image):
     fig = plot.show_images([image, image[..., None]], titles=["a", "b"], colorbar=True)
     assert [ax.get_title() for ax in image_axes(fig)] == ["a", "b"]
+
+
+# -- show_matrices (chapter 01) ----------------------------------------------------------------
+def test_show_matrices_writes_every_value_on_a_pale_symmetric_scale():
+    edge = np.array([[1, 1, 0]] * 3, dtype=float)
+    kernel = np.array([[1, 0, -1]] * 3)
+    fig = plot.show_matrices([edge, kernel, [[0.5, -2.25]]], ["image", "kernel", "row"])
+    panels = image_axes(fig)
+    assert [ax.get_title() for ax in panels] == ["image", "kernel", "row"]
+    assert [[t.get_text() for t in ax.texts] for ax in panels] == [
+        ["1", "1", "0"] * 3, ["1", "0", "-1"] * 3, ["0.5", "-2.25"]]
+    # Centered on 0, 1.6 times the largest |value| of each panel: white at 0.
+    assert [ax.get_images()[0].get_clim() for ax in panels] == [
+        pytest.approx((-1.6, 1.6)), pytest.approx((-1.6, 1.6)), pytest.approx((-3.6, 3.6))]
+    assert all(not ax.patches for ax in panels)
+    zeros = image_axes(plot.show_matrices([np.zeros((2, 2))]))[0]  # no division by zero
+    assert np.isfinite(zeros.get_images()[0].get_clim()).all()
+
+
+def test_show_matrices_shared_scale_and_boxes():
+    fig = plot.show_matrices([np.eye(4), np.ones((2, 2))], limit=6.0,
+                             boxes=[(0, 0, 1, 3, 2), (1, 1, 1, 1, 1)])
+    first, second = image_axes(fig)
+    assert first.get_images()[0].get_clim() == second.get_images()[0].get_clim() == (-6, 6)
+    (box,) = first.patches
+    # Rows 0-2 and columns 1-2: cell (r, c) spans [c - 0.5, c + 0.5] x [r - 0.5, r + 0.5].
+    assert (box.get_x(), box.get_y(), box.get_width(), box.get_height()) == (0.5, -0.5, 2, 3)
+    assert len(second.patches) == 1 and not box.get_fill()
+
+
+def test_show_matrices_errors():
+    with pytest.raises(ValueError, match="at least one matrix"):
+        plot.show_matrices([])
+    with pytest.raises(ValueError, match=r"expected 2-D arrays, got shapes \[\(2, 2\), \(3,\)\]"):
+        plot.show_matrices([np.eye(2), np.ones(3)])
+    with pytest.raises(ValueError, match="NaN"):
+        plot.show_matrices([np.full((2, 2), np.nan)])
+    with pytest.raises(ValueError, match="got 1 titles for 2 panels"):
+        plot.show_matrices([np.eye(2)] * 2, ["a"])
+    with pytest.raises(ValueError, match=r"panel from 0 to 1, got \(2, 0, 0, 1, 1\)"):
+        plot.show_matrices([np.eye(2)] * 2, boxes=[(2, 0, 0, 1, 1)])

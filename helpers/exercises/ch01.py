@@ -348,6 +348,65 @@ def _pixel_gradient(pixel: tuple[int, int], kernel: np.ndarray = GRADIENT_KERNEL
     return padded[1:-1, 1:-1]
 
 
+#: The kernel read in another order, and what that order is: a true convolution flips both
+#: axes; a learner may also flip one axis only, or read the kernel by columns.
+_KERNEL_SLIPS = (
+    (lambda kernel: kernel[::-1, ::-1],
+     "you used the kernel rotated by 180 degrees (flipped up-down and left-right): that is "
+     "the gradient of a true convolution, x * F. conv2d, like tf.nn.conv2d, cross-correlates "
+     "(x ⋆ F, no flip): output[0, 1] = sum of kernel[a, b] * x[a - 1, b], so the weight on "
+     "x[r, c] is kernel[r + 1, c], the kernel as it stands"),
+    (lambda kernel: kernel[:, ::-1],
+     "you flipped the kernel left-right (each row of it is reversed), but a true convolution "
+     "flips both axes, and conv2d flips neither: the weight on x[r, c] is kernel[r + 1, c]"),
+    (lambda kernel: kernel[::-1],
+     "you flipped the kernel up-down (its rows are in reverse order), but a true convolution "
+     "flips both axes, and conv2d flips neither: the weight on x[r, c] is kernel[r + 1, c]"),
+    (lambda kernel: kernel.T,
+     "you transposed the kernel (read it by columns): kernel[a, b] is row a, column b, and "
+     "the weight on x[r, c] is kernel[r + 1, c]"),
+    (lambda kernel: kernel[::-1, ::-1].T,
+     "you transposed the kernel and rotated it by 180 degrees: neither happens in conv2d, "
+     "where the weight on x[r, c] is kernel[r + 1, c]"),
+)
+
+#: Where the kernel was laid: (the answer's array for a kernel, what is wrong, or None).
+_PLACEMENT_SLIPS = (
+    (lambda kernel: _pixel_gradient(GRADIENT_PIXEL, kernel), None),
+    (lambda kernel: np.pad(kernel[:2], ((0, 2), (0, 1))),
+     "you laid the kernel one row too low: with padding 'same' the window of output[0, 1] "
+     "starts one row above the image, in the zero padding, so the image's row 0 meets the "
+     "kernel's middle row, not its top row"),
+    (lambda kernel: np.pad(kernel, ((0, 1), (1, 0))),
+     "you laid the kernel where padding 'valid' would put the window of output[0, 1]; with "
+     "'same' the window is centered on input pixel (0, 1), so it reaches one row above the "
+     "image"),
+    (lambda kernel: _pixel_gradient(GRADIENT_PIXEL[::-1], kernel),
+     "you laid the kernel on the window of output[1, 0]; the pixel is (row 0, column 1)"),
+)
+
+
+def _gradient_slips() -> list[tuple[np.ndarray, str]]:
+    """The typical wrong answers to exercise 4, each with what it gets wrong."""
+    all_outputs = conv2d(np.pad(np.ones((4, 4, 1)), ((1, 1), (1, 1), (0, 0))),
+                         GRADIENT_KERNEL[::-1, ::-1, None, None])[:, :, 0]
+    slips = [
+        (_pixel_gradient(GRADIENT_PIXEL, np.ones((3, 3))),
+         "the nonzero places are right (the receptive field of output[0, 1]), but each pixel "
+         "is multiplied by a kernel weight: that weight is its derivative."),
+        (all_outputs,
+         "this is the gradient of the sum of all 16 outputs (an upstream gradient of ones); "
+         "the exercise asks for one output pixel, (0, 1)."),
+    ]
+    for place, where in _PLACEMENT_SLIPS:
+        if where is not None:  # the kernel as it stands, in the wrong place
+            slips.append((place(GRADIENT_KERNEL), f"{where}."))
+        for flip, how in _KERNEL_SLIPS:
+            hint = f"{how}." if where is None else f"two slips: {how}; and {where}."
+            slips.append((place(flip(GRADIENT_KERNEL)), hint))
+    return slips
+
+
 def check_pixel_gradient(answer: Any) -> CheckResult:
     """Check the gradient of output pixel ``(0, 1)`` with respect to the 4x4 input.
 
@@ -376,30 +435,7 @@ def check_pixel_gradient(answer: Any) -> CheckResult:
                       "8 x[1, 1] + 9 x[1, 2] (the kernel's top row meets the zero padding), so "
                       "its gradient is the kernel itself, not flipped, laid on the receptive "
                       "field and cut off at the border.")
-    all_outputs = conv2d(np.pad(np.ones((4, 4, 1)), ((1, 1), (1, 1), (0, 0))),
-                         GRADIENT_KERNEL[::-1, ::-1, None, None])[:, :, 0]
-    wrong_answers = [
-        (_pixel_gradient(GRADIENT_PIXEL, GRADIENT_KERNEL[::-1, ::-1]),
-         "this is the kernel flipped, as a true convolution would use it. conv2d "
-         "cross-correlates: output[0, 1] = sum of kernel[a, b] * x[a - 1, b], so the weight "
-         "on x[r, c] is kernel[r + 1, c], unflipped."),
-        (_pixel_gradient(GRADIENT_PIXEL, np.ones((3, 3))),
-         "the nonzero places are right (the receptive field of output[0, 1]), but each pixel "
-         "is multiplied by a kernel weight: that weight is its derivative."),
-        (np.pad(GRADIENT_KERNEL[:2], ((0, 2), (0, 1))),
-         "the window is in the right place, but with padding 'same' the window of output "
-         "[0, 1] starts one row above the image, in the zero padding: the image's row 0 "
-         "meets the kernel's middle row, [4, 5, 6]."),
-        (np.pad(GRADIENT_KERNEL, ((0, 1), (1, 0))),
-         "this is the window of output[0, 1] with padding 'valid'. With 'same' the window is "
-         "centered on input pixel (0, 1), so it reaches one row above the image."),
-        (_pixel_gradient(GRADIENT_PIXEL[::-1]),
-         "this is the gradient of output[1, 0]: the pixel is (row 0, column 1)."),
-        (all_outputs,
-         "this is the gradient of the sum of all 16 outputs (an upstream gradient of ones); "
-         "the exercise asks for one output pixel, (0, 1)."),
-    ]
-    for wrong, hint in wrong_answers:
+    for wrong, hint in _gradient_slips():
         if _same(array, wrong):
             return failed(hint)
     problem = compare_arrays(array, expected, "answer")

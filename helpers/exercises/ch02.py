@@ -25,6 +25,7 @@ __all__ = [
     "check_conv5_shape",
     "check_conv_params",
     "check_max_pool",
+    "check_max_pool_gradient",
     "check_relu_average_pool",
 ]
 
@@ -340,3 +341,96 @@ def check_conv5_shape(conv5_shape: Callable) -> CheckResult:
     return passed(f"conv5_shape is right for inputs of side {', '.join(map(str, CONV5_SIZES))}: "
                   "only the height and width change, and global average pooling turns every "
                   "one of these maps into the same 128 numbers.")
+
+
+# ---------------------------------------------------------------------------------------
+# Exercise 5: where the gradient of a max pooling goes
+# ---------------------------------------------------------------------------------------
+
+#: The chapter's feature map after ReLU (``relu_by_hand``), the input of the pooling.
+POOL_GRADIENT_INPUT = np.array(
+    [[1.0, 0.0, 3.0, 0.0],
+     [0.0, 5.0, 0.0, 2.0],
+     [4.0, 0.0, 0.0, 1.0],
+     [0.0, 3.0, 0.0, 0.0]],
+)
+#: The upstream gradient: one value per output of the 2x2 max pooling.
+POOL_UPSTREAM = np.array([[1.0, 2.0], [3.0, 4.0]])
+
+
+def _spread(per_window: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """A 4x4 array: each 2x2 window's value from ``per_window``, kept where ``where`` is True."""
+    return np.kron(per_window, np.ones((2, 2))) * where
+
+
+def _window_maxima_mask(x: np.ndarray) -> np.ndarray:
+    """True at the largest value of each 2x2 window (the maxima of the exercise are unique)."""
+    return x == np.kron(_pool(x, 2, 2, np.max), np.ones((2, 2)))
+
+
+def check_max_pool_gradient(answer: Any) -> CheckResult:
+    """Check the gradient of a 2x2 max pooling with respect to its 4x4 input.
+
+    The input is :data:`POOL_GRADIENT_INPUT` (the chapter's ReLU output), the pooling
+    ``MaxPooling2D(2)`` (windows 2x2, stride 2) and the upstream gradient
+    :data:`POOL_UPSTREAM`: the answer is d(sum of upstream * pooled) / d input.
+
+    Parameters
+    ----------
+    answer
+        A 4x4 array (or nested list) of numbers; ``(1, 4, 4, 1)``, as ``tape.gradient``
+        returns it, is accepted too.
+    """
+    if answer is Ellipsis:
+        return not_attempted("answer")
+    if answer is None:
+        return failed("answer is None: write the 4x4 array of derivatives, one per input "
+                      "value, for example with np.array([[...], [...], [...], [...]]).")
+    try:
+        array = np.asarray(answer, dtype=np.float64)
+    except (TypeError, ValueError):
+        return failed(f"answer should be a 4x4 array of numbers, got {type(answer).__name__}.")
+    if array.shape != (4, 4) and array.size == 16:
+        array = array.reshape(4, 4)  # for example (1, 4, 4, 1), straight from tape.gradient
+    x, g = POOL_GRADIENT_INPUT, POOL_UPSTREAM
+    maxima = _window_maxima_mask(x)
+    expected = _spread(g, maxima)
+    if _same(array, expected):
+        return passed("Each window passes its upstream gradient to its largest value only: "
+                      "the other three values could change a little without changing the "
+                      "maximum, so their derivative is 0. One value in four gets a gradient.")
+    top_left = np.zeros((4, 4), dtype=bool)
+    top_left[::2, ::2] = True
+    wrong_answers = [
+        (g, "this is the upstream gradient itself. The answer has the shape of the pooling's "
+            "*input*, 4x4: one derivative per input value."),
+        (_spread(g, True) / 4,
+         "this is the gradient of *average* pooling, which shares each window's upstream "
+         "gradient equally among its 4 values. A maximum depends on one value only."),
+        (_spread(g, True),
+         "not every value of a window reaches the output: only the largest. The other three "
+         "could change a little and the maximum would not move, so their derivative is 0."),
+        (maxima.astype(float),
+         "the right places, the largest value of each window. Now apply the chain rule: "
+         "multiply each by its window's upstream gradient."),
+        (x * maxima,
+         "these are the maxima put back where they came from: the forward pass, not the "
+         "gradient. The derivative of a maximum with respect to its largest input is 1, times "
+         "the window's upstream gradient."),
+        (_spread(g.T, maxima),
+         "the right places, but window (i, j) gets upstream[i, j]: the top-right window "
+         "(columns 2 and 3) gets upstream[0, 1] = 2, the bottom-left one upstream[1, 0] = 3."),
+        (_spread(g, top_left),
+         "the gradient goes to the largest value of each window, wherever it sits in the "
+         "window, not to the window's top-left corner."),
+    ]
+    for wrong, hint in wrong_answers:
+        if _same(array, wrong):
+            return failed(hint)
+    problem = compare_arrays(array, expected, "answer")
+    if problem and array.shape == (4, 4) and np.isfinite(array).all():
+        extra = np.count_nonzero(array[~maxima])
+        if extra:
+            problem += (f" {extra} of your nonzero derivatives are on values that are not "
+                        "the largest of their window: those values do not reach the output.")
+    return failed(problem or "answer does not match.")
