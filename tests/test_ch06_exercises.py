@@ -9,7 +9,7 @@ from helpers.exercises import ch06
 
 def test_the_synthetic_arrays_have_what_the_messages_promise():
     first = ch06.gradient_batches()[0]
-    assert len(set(first.shape)) == 4  # N, h, w, K all differ: wrong axes show in the shape
+    assert len(set(first.shape)) == 4  # N, h, w, C all differ: wrong axes show in the shape
     for activations, weights in ch06.combination_cases():
         assert np.all(activations >= 0)
         assert (weights > 0).any() and (weights < 0).any()
@@ -44,7 +44,7 @@ def test_grad_cam_weights_agree_with_tensorflow():
     (lambda g: np.abs(g).mean(axis=(1, 2)), ["absolute values", "keep the sign"]),
     (lambda g: np.maximum(g, 0).mean(axis=(1, 2)), ["only the positive gradients"]),
     (lambda g: g.mean(axis=3), ["averaged over the channels"]),
-    (lambda g: g.mean(axis=(0, 1, 2)), ["over the images too", "(N, K)"]),
+    (lambda g: g.mean(axis=(0, 1, 2)), ["over the images too", "(N, C)"]),
     (lambda g: g.mean(axis=1), ["height only"]),
     (lambda g: g.mean(axis=2), ["width only"]),
     (lambda g: g.mean(axis=(1, 2)).T, ["transposed"]),
@@ -153,3 +153,91 @@ def _min_max(heatmaps):
 ])
 def test_normalize_slips(function, fragments):
     assert_not_yet(ch06.check_normalize_cam(function), *fragments)
+
+
+# --- Exercise 4: Grad-CAM++'s weights in closed form, behind global average pooling ------
+
+def grad_cam_plus_plus_weights(activations, dense_weights):
+    positive = np.maximum(dense_weights, 0)
+    return positive / (2 + positive * activations.mean(axis=(1, 2)))
+
+
+def test_gap_head_cases_have_what_the_messages_promise():
+    sizes = set()
+    for activations, weights in ch06.gap_head_cases():
+        assert np.all(activations >= 0)
+        assert (weights > 0).any() and (weights < 0).any()
+        assert np.abs(weights * activations.mean(axis=(1, 2))).max() < 1.9
+        sizes.add(activations.shape[1] * activations.shape[2])
+    assert len(sizes) == 3
+
+
+def test_grad_cam_plus_plus_weights_solution():
+    assert_correct(ch06.check_grad_cam_plus_plus_weights(grad_cam_plus_plus_weights))
+    assert_correct(ch06.check_grad_cam_plus_plus_weights(
+        lambda a, w: np.where(w > 0, w, 0) / (2 + np.where(w > 0, w, 0) * a.mean(axis=(1, 2)))))
+
+
+def test_the_closed_form_gives_the_helpers_grad_cam_plus_plus_on_the_course_model():
+    import tensorflow as tf
+
+    import helpers
+    from helpers.explain import cam, feature_maps, grad_cam_plus_plus
+    from helpers.models import preprocess
+
+    model = helpers.load_course_model()
+    (_, _), (test_images, _) = helpers.load_fashion_mnist()
+    images = preprocess(test_images[:6])
+    maps = feature_maps(model, images, ["conv5"])["conv5"]
+    kernel, _ = model.get_layer("logits").get_weights()
+    predicted = np.asarray(model(images)).argmax(axis=1)
+    weights = kernel.T[predicted]
+    beta = grad_cam_plus_plus_weights(maps, weights)
+    coarse = np.maximum(np.einsum("nhwk,nk->nhw", maps, beta), 0)
+    rebuilt = tf.image.resize(coarse[..., None], (28, 28), method="bilinear")[..., 0].numpy()
+    expected = grad_cam_plus_plus(model, images)
+    np.testing.assert_allclose(rebuilt, expected, rtol=1e-3, atol=1e-4 * expected.max())
+    # Not a rescaled CAM: dropping the negative channels and damping the strong ones changes
+    # the picture.
+    cams = cam(model, images)
+    ratio = np.divide(expected, cams, out=np.zeros_like(expected), where=cams > 1e-3)
+    assert np.ptp(ratio[cams > 1e-3]) > 1e-3
+
+
+@pytest.mark.parametrize("function, fragments", [
+    (lambda a, w: w / (2 + w * a.mean(axis=(1, 2))), ["Dense weight is negative", "counts 0"]),
+    (lambda a, w: np.maximum(w, 0) / (2 / (a.shape[1] * a.shape[2])
+                                      + np.maximum(w, 0) * a.mean(axis=(1, 2))),
+     ["gradient dy/dA_ij to be w", "Z = h * w = 20", "w / Z"]),
+    (lambda a, w: grad_cam_plus_plus_weights(a, w) / (a.shape[1] * a.shape[2]),
+     ["one position's term", "Z = 20 positions"]),
+    (lambda a, w: np.maximum(w, 0) / (2 + np.maximum(w, 0) * a.mean(axis=(1, 2))
+                                      / (a.shape[1] * a.shape[2])),
+     ["not their mean"]),
+    (lambda a, w: np.maximum(w, 0) / (2 + np.maximum(w, 0) * a.sum(axis=(1, 2))),
+     ["w itself for one G"]),
+    (lambda a, w: w / (a.shape[1] * a.shape[2]), ["Grad-CAM's weights", "mean gradient"]),
+    (lambda a, w: np.maximum(w, 0) / (a.shape[1] * a.shape[2]),
+     ["Grad-CAM's weight w / Z with a ReLU", "missing"]),
+    (lambda a, w: w, ["Dense weights, CAM's"]),
+    (lambda a, w: np.maximum(w, 0), ["ReLU(w), without the coefficient"]),
+    (lambda a, w: np.maximum(w, 0) / 2, ["second term", "activations enter"]),
+    (lambda a, w: 1 / (2 + w * a.mean(axis=(1, 2))), ["coefficients a themselves"]),
+    (lambda a, w: np.where(w > 0, 1 / (2 + w * a.mean(axis=(1, 2))), 0),
+     ["coefficients a of the positive channels"]),
+    (lambda a, w: np.maximum(w, 0) * a.mean(axis=(1, 2))
+     / (2 + np.maximum(w, 0) * a.mean(axis=(1, 2))), ["multiplied by the mean activation"]),
+    (lambda a, w: np.broadcast_to(grad_cam_plus_plus_weights(a, w)[:, None, None, :]
+                                  / (a.shape[1] * a.shape[2]), a.shape),
+     ["kept the positions", "(N, C)"]),
+    (lambda a, w: grad_cam_plus_plus_weights(a, w) * 1.5, ["differs at"]),
+    (lambda a, w: grad_cam_plus_plus_weights(a, w)[:, None], ["extra axes"]),
+    (lambda a, w: np.maximum(w, 0) / 0, ["NaN or infinity"]),
+    (lambda a, w: a @ w, ["ValueError", "an array of shape (2, 4, 5, 3)"]),
+    (lambda a, w: "weights", ["returned a str"]),
+    (lambda a, w: None, ["returned None", "placeholder"]),
+    (lambda a: a, ["TypeError"]),
+    (..., ["placeholder"]),
+])
+def test_grad_cam_plus_plus_weights_slips(function, fragments):
+    assert_not_yet(ch06.check_grad_cam_plus_plus_weights(function), *fragments)

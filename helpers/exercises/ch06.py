@@ -28,6 +28,7 @@ from helpers.exercises._common import (
 
 __all__ = [
     "check_cam_combination",
+    "check_grad_cam_plus_plus_weights",
     "check_grad_cam_weights",
     "check_normalize_cam",
 ]
@@ -38,9 +39,9 @@ __all__ = [
 # ---------------------------------------------------------------------------------------
 
 def gradient_batches() -> list[np.ndarray]:
-    """Small batches of gradients ``(N, h, w, K)``, signed, as d(score)/dA comes out.
+    """Small batches of gradients ``(N, h, w, C)``, signed, as d(score)/dA comes out.
 
-    In the first batch N, h, w and K all differ, so that a result reduced over the wrong
+    In the first batch N, h, w and C all differ, so that a result reduced over the wrong
     axes has a shape that tells which ones; the maps are not square in the third.
     """
     rng = np.random.default_rng(6)
@@ -55,7 +56,7 @@ def check_grad_cam_weights(grad_cam_weights: Callable) -> CheckResult:
     ----------
     grad_cam_weights
         A function of the gradients of a class score with respect to a layer's output,
-        ``(N, h, w, K)``, that returns Grad-CAM's channel weights ``(N, K)``: the mean of
+        ``(N, h, w, C)``, that returns Grad-CAM's channel weights ``(N, C)``: the mean of
         each channel's gradient over the ``h * w`` positions (chapter 06, "Grad-CAM by
         hand").
     """
@@ -91,14 +92,14 @@ def check_grad_cam_weights(grad_cam_weights: Callable) -> CheckResult:
                                      "image; average over the height and width (axes 1 "
                                      "and 2) instead."),
             *([(gradients.mean(axis=(0, 1, 2)), "this averaged over the images too: keep one "
-                                                "row of weights per image, shape (N, K).")]
+                                                "row of weights per image, shape (N, C).")]
               if len(gradients) > 1 else []),
             (gradients.mean(axis=1), "this averaged over the height only; average over the "
                                      "width (axis 2) as well."),
             (gradients.mean(axis=2), "this averaged over the width only; average over the "
                                      "height (axis 1) as well."),
             (gradients.mean(axis=(1, 2)).T, "this is transposed: one row per image and one "
-                                            "column per channel, (N, K)."),
+                                            "column per channel, (N, C)."),
         ]
         hint = first_slip(got, slips)
         if hint:
@@ -106,7 +107,7 @@ def check_grad_cam_weights(grad_cam_weights: Callable) -> CheckResult:
         return failed(f"{call}: {compare_arrays(got, expected, 'the result')}")
     return passed(f"grad_cam_weights is right on {len(batches)} batches: the signed mean of "
                   "each channel's gradient over the positions, one weight per image and "
-                  "channel, (N, K).")
+                  "channel, (N, C).")
 
 
 # ---------------------------------------------------------------------------------------
@@ -114,7 +115,7 @@ def check_grad_cam_weights(grad_cam_weights: Callable) -> CheckResult:
 # ---------------------------------------------------------------------------------------
 
 def combination_cases() -> list[tuple[np.ndarray, np.ndarray]]:
-    """``(activations, weights)`` pairs: maps ``(N, h, w, K)`` after a ReLU, weights ``(N, K)``.
+    """``(activations, weights)`` pairs: maps ``(N, h, w, C)`` after a ReLU, weights ``(N, C)``.
 
     The weights have both signs, so that a ReLU applied to each weighted channel before
     the sum, or no ReLU at all, gives another map; and they differ from image to image.
@@ -135,7 +136,7 @@ def check_cam_combination(combine: Callable) -> CheckResult:
     Parameters
     ----------
     combine
-        A function of a layer's output ``(N, h, w, K)`` and channel weights ``(N, K)``
+        A function of a layer's output ``(N, h, w, C)`` and channel weights ``(N, C)``
         (one row per image) that returns the coarse maps ``(N, h, w)``: each channel times
         its weight, summed over the channels, then the positive part (chapter 06, "CAM by
         hand").
@@ -176,7 +177,7 @@ def check_cam_combination(combine: Callable) -> CheckResult:
             (np.maximum(activations.sum(axis=3), 0), "this ignored the weights: multiply "
                                                      "each channel by its weight before "
                                                      "summing."),
-            (np.maximum(weighted, 0), "this kept the channel axis, shape (N, h, w, K); sum "
+            (np.maximum(weighted, 0), "this kept the channel axis, shape (N, h, w, C); sum "
                                       "the weighted channels over the last axis."),
         ]
         hint = first_slip(got, slips)
@@ -264,3 +265,121 @@ def check_normalize_cam(normalize: Callable) -> CheckResult:
         return failed(f"{call}: {compare_arrays(got, expected, 'the result')}")
     return passed(f"normalize is right on {len(batches)} batches: each map divided by its own "
                   "maximum, its peak at 1, and an all-zero map left at 0 (no NaN).")
+
+
+# ---------------------------------------------------------------------------------------
+# Exercise 4: Grad-CAM++'s weights in closed form, behind global average pooling
+# ---------------------------------------------------------------------------------------
+
+def gap_head_cases() -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(activations, dense_weights)`` pairs: maps ``(N, h, w, C)`` after a ReLU and each
+    image's row of Dense weights ``(N, C)``, as behind global average pooling.
+
+    The numbers of positions differ from case to case (so that a forgotten ``1 / Z`` shows),
+    the weights have both signs (so that a forgotten ReLU shows), and ``|w * mean(A)|``
+    stays below 2 (so that no wrong answer divides by zero) while reaching about 1 (so that
+    the denominator's second term matters).
+    """
+    rng = np.random.default_rng(606)
+    cases = []
+    for shape in [(2, 4, 5, 3), (3, 7, 7, 6), (1, 3, 3, 4)]:
+        activations = np.maximum(rng.normal(0.4, 1.0, size=shape), 0).round(3)
+        weights = rng.uniform(-1.5, 1.5, size=(shape[0], shape[3])).round(3)
+        weights[0, 0], weights[0, -1] = -abs(weights[0, 0]), abs(weights[0, -1]) + 0.5
+        cases.append((activations.astype(np.float32), weights.astype(np.float32)))
+    return cases
+
+
+def gap_grad_cam_plus_plus_weights(activations: np.ndarray,
+                                   dense_weights: np.ndarray) -> np.ndarray:
+    """The closed form: ``ReLU(w) / (2 + ReLU(w) * mean(A))``, one weight per channel."""
+    positive = np.maximum(np.asarray(dense_weights, dtype=np.float64), 0)
+    mean_activation = np.asarray(activations, dtype=np.float64).mean(axis=(1, 2))
+    return positive / (2 + positive * mean_activation)
+
+
+def check_grad_cam_plus_plus_weights(grad_cam_plus_plus_weights: Callable) -> CheckResult:
+    """Check ``grad_cam_plus_plus_weights(activations, dense_weights)`` on a GAP head.
+
+    Parameters
+    ----------
+    grad_cam_plus_plus_weights
+        A function of a layer's output ``A`` ``(N, h, w, C)`` (followed by global average
+        pooling and a Dense layer) and each image's row of Dense weights ``w^c`` ``(N, C)``
+        that returns Grad-CAM++'s channel weights ``(N, C)`` as
+        :func:`helpers.explain.grad_cam_plus_plus` computes them (without the paper's
+        factor ``exp(y^c)``), in closed form, with no gradient (chapter 06, exercise
+        "Grad-CAM++ on a global-average-pooling head").
+    """
+    if grad_cam_plus_plus_weights is Ellipsis:
+        return not_attempted("grad_cam_plus_plus_weights")
+    cases = gap_head_cases()
+    for activations, weights in cases:
+        expected = gap_grad_cam_plus_plus_weights(activations, weights)
+        call = (f"grad_cam_plus_plus_weights(activations, dense_weights) with activations of "
+                f"shape {activations.shape} and dense_weights of shape {weights.shape}")
+        with np.errstate(all="ignore"):  # a wrong answer may divide by 0: explained below
+            got, error = call_safely(grad_cam_plus_plus_weights, activations.copy(),
+                                     weights.copy(), name="grad_cam_plus_plus_weights")
+        if error:
+            return failed(error)
+        verdict = unusable(call, got)
+        if verdict is not None:
+            return verdict
+        if same(got, expected):
+            continue
+        positions = activations.shape[1] * activations.shape[2]
+        w = weights.astype(np.float64)
+        positive = np.maximum(w, 0)
+        mean = activations.astype(np.float64).mean(axis=(1, 2))
+        total = activations.astype(np.float64).sum(axis=(1, 2))
+        gradient = w / positions
+        with np.errstate(all="ignore"):
+            slips = [
+                (w / (2 + w * mean), "channels whose Dense weight is negative came out negative; "
+                                     "Grad-CAM++ sums ReLU(G), and a negative gradient "
+                                     "counts 0: those channels weigh nothing."),
+                (positive / (2 / positions + positive * mean),
+                 f"this took the gradient dy/dA_ij to be w; global average pooling divides "
+                 f"by the Z = h * w = {positions} positions, so it is w / Z."),
+                (expected / positions, f"this is one position's term a * ReLU(G); the "
+                                       f"weight sums it over all Z = {positions} positions "
+                                       f"(here they are all equal)."),
+                (positive / (2 + positive * mean / positions),
+                 "the denominator has the sum of the activations over the positions, "
+                 "sum_ab A_ab, not their mean: with G = w / Z, G * sum_ab A_ab = w * mean(A)."),
+                (positive / (2 + positive * total),
+                 f"this used w itself for one G and w / Z for another; with G = w / Z "
+                 f"everywhere, G * sum_ab A_ab = w * mean(A) (Z = {positions})."),
+                (gradient, "these are Grad-CAM's weights, the mean gradient w / Z; "
+                           "Grad-CAM++ weighs each positive gradient with its coefficient "
+                           "a = G^2 / (2 G^2 + sum_ab A_ab G^3)."),
+                (np.maximum(gradient, 0), "this is Grad-CAM's weight w / Z with a ReLU; the "
+                                          "coefficient a = 1 / (2 + G sum_ab A_ab) is "
+                                          "missing."),
+                (w, "these are the Dense weights, CAM's; Grad-CAM++ weighs each positive "
+                    "gradient with its coefficient a."),
+                (positive, "this is ReLU(w), without the coefficient a = 1 / (2 + G "
+                           "sum_ab A_ab)."),
+                (positive / 2, "the denominator's second term, sum_ab A_ab G^3, is missing: "
+                               "that is where the activations enter."),
+                (1 / (2 + w * mean), "these are the coefficients a themselves; the weight is "
+                                     "the sum over the positions of a * ReLU(G)."),
+                (np.where(w > 0, 1 / (2 + w * mean), 0.0),
+                 "these are the coefficients a of the positive channels; the weight is the "
+                 "sum over the positions of a * ReLU(G), with G = w / Z."),
+                (positive * mean / (2 + positive * mean),
+                 "this multiplied by the mean activation; the weight is sum_ij a * ReLU(G), "
+                 "and the activations enter only through the denominator of a."),
+            ]
+        hint = first_slip(got, slips)
+        if hint:
+            return failed(f"{call}: {hint}")
+        array = as_numbers(got)
+        if array is not None and array.shape == activations.shape:
+            return failed(f"{call}: this kept the positions, shape (N, h, w, C); the weight "
+                          "sums over them (axes 1 and 2), one per image and channel, (N, C).")
+        return failed(f"{call}: {compare_arrays(got, expected, 'the result')}")
+    return passed(f"grad_cam_plus_plus_weights is right on {len(cases)} cases: behind global "
+                  "average pooling a = 1 / (2 + w mean(A)) at every position, so Grad-CAM++ "
+                  "weighs channel k by ReLU(w_k) / (2 + w_k mean(A^k)).")

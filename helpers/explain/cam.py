@@ -1,8 +1,9 @@
 """Class activation maps: CAM, Grad-CAM, Grad-CAM++ and Score-CAM.
 
 Derived in chapter 06 (``notebooks/06_class_activation_maps.ipynb``). Each method weighs the
-channels of one spatial layer's output ``A`` (``(N, h, w, K)``) and sums them into a coarse
-map ``(N, h, w)``, keeps its positive part and resizes it bilinearly to the input's size.
+channels of one spatial layer's output ``A`` (``(N, h, w, C)``) and sums them into a coarse
+map ``(N, h, w)``, keeps its positive part (Grad-CAM's ReLU; Zhou et al.'s CAM itself is
+signed) and resizes it bilinearly to the input's size.
 They differ only in the weights:
 
 * ``cam``: the final Dense layer's weights for the class (needs global average pooling
@@ -52,7 +53,7 @@ _SHARED_DOC = """Parameters
         ``None``: each image's predicted class; an int: that class for every image; a
         sequence: one class per image.
     layer
-        Name of a layer with a 4-D output ``(N, h, w, K)``, also inside a nested model;
+        Name of a layer with a 4-D output ``(N, h, w, C)``, also inside a nested model;
         ``None`` takes the last such layer.
     batch_size
         Images per forward (and backward) pass.
@@ -71,7 +72,7 @@ def _shared_doc(function):
 
 
 def _weighted_sum(activations, weights):
-    """ReLU(sum over channels of weight * activation): ``(N, h, w, K), (N, K) -> (N, h, w)``."""
+    """ReLU(sum over channels of weight * activation): ``(N, h, w, C), (N, C) -> (N, h, w)``."""
     return tf.nn.relu(tf.einsum("nhwk,nk->nhw", activations, weights))
 
 
@@ -90,7 +91,7 @@ def _cam_weights(forward, call, x, index):
     head = forward.dense_head(call)
     taps, logits = forward.run(x, taps=[call.layer])
     _, index = class_scores(logits, index)
-    kernel = tf.cast(head.kernel, tf.float32)  # (K, classes)
+    kernel = tf.cast(head.kernel, tf.float32)  # (C, classes)
     return tf.cast(taps[call.name], tf.float32), tf.gather(tf.transpose(kernel), index)
 
 
@@ -151,12 +152,14 @@ def _class_activation_map(method, model, images, class_index, layer, batch_size)
 @_shared_doc
 def cam(model: keras.Model, images: np.ndarray, class_index: ClassIndex = None,
         layer: str | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-    """Zhou et al.'s class activation map (CAM).
+    """Zhou et al.'s class activation map (CAM), with Grad-CAM's ReLU for display.
 
-    ``ReLU(sum_k w_kc A_k)`` with ``w_kc`` the final Dense layer's weight from channel ``k``
-    to class ``c``. Exact for models whose layer output reaches the logits through
-    ``GlobalAveragePooling2D`` and one ``Dense`` layer (a ValueError otherwise); there it
-    equals :func:`grad_cam` times ``h * w``. Derived in chapter 06
+    ``upsample(ReLU(M_c))`` with the class map ``M_c = sum_k w_kc A_k`` and ``w_kc`` the
+    final Dense layer's weight from channel ``k`` to class ``c``. Zhou et al. upsample the
+    signed ``M_c``; the ReLU (from Grad-CAM) keeps the evidence for the class, so that the
+    map is non-negative like every heatmap here. Exact for models whose layer output
+    reaches the logits through ``GlobalAveragePooling2D`` and one ``Dense`` layer (a
+    ValueError otherwise); there it equals :func:`grad_cam` times ``h * w``. Derived in chapter 06
     (notebooks/06_class_activation_maps.ipynb).
 
     {parameters}
@@ -261,7 +264,7 @@ def score_cam(model: keras.Model, images: np.ndarray, class_index: ClassIndex = 
         ``None``: each image's predicted class; an int: that class for every image; a
         sequence: one class per image.
     layer
-        Name of a layer with a 4-D output ``(N, h, w, K)``, also inside a nested model;
+        Name of a layer with a 4-D output ``(N, h, w, C)``, also inside a nested model;
         ``None`` takes the last such layer.
     max_channels
         Use only the channels with the largest activation maximum, per image
