@@ -394,7 +394,7 @@ def check_input_window(input_window_function: Callable) -> CheckResult:
         slips = [
             (_window_without_padding,
              "The padding is missing: a layer with P rows of zeros above its input computes "
-             "its output row r from input rows S r - P to S r - P + K - 1, so the window "
+             "its output row i from input rows S i - P to S i - P + K - 1, so the window "
              "starts P rows higher, in the padding for the top rows."),
             (_window_forward,
              "The layers were walked from the input up. Start from the last layer's row and "
@@ -402,15 +402,15 @@ def check_input_window(input_window_function: Callable) -> CheckResult:
              "strides spread apart."),
             (_window_without_stride,
              "The strides are missing: going back through a layer with stride S multiplies "
-             "the row numbers by S (output row r starts at input row S r - P), so after two "
+             "the row numbers by S (output row i starts at input row S i - P), so after two "
              "2x2 poolings neighboring rows of conv5 are 4 input rows apart."),
             (_window_kernel_not_minus_one,
-             "The window is one row too long at each layer: a K x K window starting at row "
-             "a ends at row a + K - 1, not a + K."),
+             "The window is one row too long at each layer: a K x K window covers K rows, "
+             "so it ends K - 1 rows after its first row, not K."),
             (_window_centered,
-             "The width is right but the window is centered on jump x row. It is not: a 2x2 "
-             "pooling's output row r covers its input rows 2r and 2r + 1, below the center, "
-             "so walk the window back layer by layer."),
+             "The width is right but the window is centered on jump x row, and windows are "
+             "not centered: a 2x2 pooling's output row i covers its input rows 2i and "
+             "2i + 1, not 2i - 1 to 2i + 1. Walk the window back layer by layer."),
         ]
         for slip, hint in slips:
             if answers[-1] == tuple(slip(layers, row)):
