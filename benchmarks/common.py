@@ -78,6 +78,19 @@ def vgg16_subject() -> Subject:
                    ["keras.applications.VGG16(weights=None, classifier_activation=None)"])
 
 
+def efficientnet_subject() -> Subject:
+    # The book's ImageNet network with its real weights (helpers.imagenet), rebuilt here
+    # rather than taken from load_model()'s cache so that its softmax can be switched off:
+    # logits out, as for VGG16, so that neither library has to strip a softmax.
+    from helpers import imagenet
+
+    model = imagenet.load_torch_weights(imagenet.build_efficientnet_lite0(),
+                                        imagenet.weights_path())
+    model.get_layer("predictions").activation = keras.activations.linear
+    return Subject("EffNet-Lite0", model, model, "head_relu", (224, 224, 3), 1000,
+                   ["helpers.imagenet's network, ImageNet weights, softmax switched off"])
+
+
 def plain_gradient(model: keras.Model, image_shape: tuple[int, int, int]) -> Callable:
     """One forward and one backward pass, nothing else: the class score's gradient with
     respect to the input, in a ``tf.function`` (compiled once for any batch size, as the
