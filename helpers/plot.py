@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.font_manager import FontProperties
 
 
 def _as_displayable(image: np.ndarray) -> np.ndarray:
@@ -354,6 +355,14 @@ def show_filters(
                          f"{images.shape}")
     _check_titles(titles, len(images))
     fig, axes = _grid(len(images), ncols, size, suptitle=suptitle)
+    if titles is not None:
+        # Room for each row's titles above its images: with square panels only, the row
+        # below's titles ended up behind the images of the row above.
+        lines = max(str(title).count("\n") + 1 for title in titles)
+        points = FontProperties(size=plt.rcParams["axes.titlesize"]).get_size_in_points()
+        title_height = lines * points / 72 * 1.3 + 0.1  # inches
+        width, height = fig.get_size_inches()
+        fig.set_size_inches(width, height + axes.shape[0] * title_height)
     for index, image in enumerate(images):
         if stretch:
             low, high = np.percentile(image, [1, 99])

@@ -160,3 +160,42 @@ def test_jitter_zero_filled_shift_is_recognized():
         return out
 
     assert_not_yet(ch04.check_jitter(shift_with_zeros), "replaced by zeros")
+
+
+# --- Exercise 4: one unit or the whole channel ----------------------------------------
+
+def test_single_unit_sizes_are_the_course_models_receptive_fields():
+    # Chapter 01's receptive field of the course model up to each layer.
+    assert ch04.single_unit_sizes() == {"conv2": 5, "conv4": 14, "conv5": 24}
+    assert [name for name, _, _ in ch04.COURSE_MODEL_LAYERS] == [
+        "conv1", "conv2", "pool1", "conv3", "conv4", "pool2", "conv5"]
+
+
+def test_single_unit_sizes_solution():
+    assert_correct(ch04.check_single_unit_sizes({"conv2": 5, "conv4": 14, "conv5": 24}))
+    assert_correct(ch04.check_single_unit_sizes({"conv5": 24.0, "conv4": np.int64(14),
+                                                 "conv2": 5, "conv1": 3}))
+
+
+@pytest.mark.parametrize("sizes, fragments", [
+    ({"conv2": 28, "conv4": 28, "conv5": 28}, ["whole image", "whole channel",
+                                               "gradient is exactly 0"]),
+    ({"conv2": 28, "conv4": 14, "conv5": 7}, ["sides of the layers' maps"]),
+    ({"conv2": 5, "conv4": 10, "conv5": 13}, ["left out the poolings' strides"]),
+    ({"conv2": 5, "conv4": 15, "conv5": 27}, ["own stride does not widen"]),
+    ({"conv2": 6, "conv4": 14, "conv5": 19}, ["stacked windows overlap"]),
+    ({"conv2": 1, "conv4": 2, "conv5": 4}, ["distances between neighboring units"]),
+    ({"conv2": 5, "conv4": 14, "conv5": 28}, ["conv5: a unit of conv5 does not see the whole"]),
+    ({"conv2": 5, "conv4": 12, "conv5": 24}, ["conv4: 12 is not the side", "product of the "
+                                                                          "strides"]),
+    ({"conv2": 5, "conv4": 14}, ["no entry for conv5"]),
+    ({"conv2": ..., "conv4": 14, "conv5": 24}, ["placeholder"]),
+    ({"conv2": "5", "conv4": 14, "conv5": 24}, ["sizes['conv2'] is '5'", "one number"]),
+    ({"conv2": float("nan"), "conv4": 14, "conv5": 24}, ["one number"]),
+    ({"conv2": True, "conv4": 14, "conv5": 24}, ["one number"]),
+    ([5, 14, 24], ["expected a dict", "got list"]),
+    (None, ["expected a dict", "got NoneType"]),
+    (..., ["placeholder"]),
+])
+def test_single_unit_sizes_slips(sizes, fragments):
+    assert_not_yet(ch04.check_single_unit_sizes(sizes), *fragments)

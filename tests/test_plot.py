@@ -117,6 +117,29 @@ def test_show_filters_grid_and_contrast_stretch():
         plot.show_filters(images[..., 0])
 
 
+@pytest.mark.parametrize("count, ncols, size, lines", [(16, 8, 1.5, 1), (10, 5, 1.8, 1),
+                                                       (4, 2, 2.4, 2), (24, 8, 1.2, 1)])
+@pytest.mark.parametrize("style", [{}, {"axes.titlesize": 10, "font.size": 9}])
+def test_show_filters_titles_stay_clear_of_the_row_above(count, ncols, size, lines, style):
+    images = np.random.default_rng(0).random((count, 28, 28, 1)).astype(np.float32)
+    titles = ["\n".join(f"filter {f}" for _ in range(lines)) for f in range(count)]
+    with matplotlib.rc_context(style):
+        fig = plot.show_filters(images, titles, ncols=ncols, size=size, suptitle="a grid")
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        panels = image_axes(fig)
+        for index in range(ncols, count):
+            title = panels[index].title.get_window_extent(renderer)
+            for above in panels[index - ncols:index - ncols + 1]:
+                picture = above.get_images()[0].get_window_extent(renderer)
+                assert title.y1 < picture.y0, (index, title, picture)
+            picture = panels[index].get_images()[0].get_window_extent(renderer)
+            assert title.y0 >= picture.y1 - 1  # the title sits above its own picture
+        suptitle = fig._suptitle.get_window_extent(renderer)
+        first_title = panels[0].title.get_window_extent(renderer)
+        assert suptitle.y0 >= first_title.y1 - 1
+
+
 def test_show_feature_maps_titles_channels(image):
     maps = np.stack([image * c for c in range(1, 6)], axis=-1)
     fig = plot.show_feature_maps(maps, channels=[4, 0, 2])

@@ -8,7 +8,9 @@ function on small synthetic images and gradients, so that no model has to be loa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+import numbers
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -25,6 +27,7 @@ from helpers.exercises._common import (
 __all__ = [
     "check_ascent_step",
     "check_jitter",
+    "check_single_unit_sizes",
     "check_total_variation",
 ]
 
@@ -234,3 +237,120 @@ def check_jitter(jitter: Callable) -> CheckResult:
             return verdict
     return passed("jitter is right on 3 images: rows rolled by dy (axis 0), columns by dx "
                   "(axis 1), with wrap-around, and the channels left alone.")
+
+
+# ---------------------------------------------------------------------------------------
+# Exercise 4: one unit or the whole channel (reasoning from the receptive field)
+# ---------------------------------------------------------------------------------------
+
+#: The course model from the input up, as ``(name, kernel_size, stride)``: 3x3 convolutions
+#: with stride 1 and 'same' padding, 2x2 max pooling with stride 2.
+COURSE_MODEL_LAYERS = (("conv1", 3, 1), ("conv2", 3, 1), ("pool1", 2, 2), ("conv3", 3, 1),
+                       ("conv4", 3, 1), ("pool2", 2, 2), ("conv5", 3, 1))
+#: The layers whose center unit the exercise asks about, and the side of their maps.
+SINGLE_UNIT_LAYERS = {"conv2": 28, "conv4": 14, "conv5": 7}
+
+
+def _up_to(layer: str) -> list[tuple[int, int]]:
+    names = [name for name, _, _ in COURSE_MODEL_LAYERS]
+    return [(k, s) for _, k, s in COURSE_MODEL_LAYERS[:names.index(layer) + 1]]
+
+
+def _window(layers: list[tuple[int, int]], own_stride: bool = False,
+            strides: bool = True) -> int:
+    """The receptive field's side (chapter 01), and two slips of it."""
+    size, jump = 1, 1
+    for kernel_size, stride in layers:
+        if own_stride:
+            jump *= stride
+        size += (kernel_size - 1) * (jump if strides else 1)
+        if not own_stride:
+            jump *= stride
+    return size
+
+
+def single_unit_sizes() -> dict[str, int]:
+    """The right answer: the receptive field of each layer's units, in input pixels."""
+    return {layer: _window(_up_to(layer)) for layer in SINGLE_UNIT_LAYERS}
+
+
+def _as_sizes(sizes) -> tuple[dict[str, float] | None, str | None]:
+    """The learner's answer as ``{layer: number}``, or an explanation of what is off."""
+    if not isinstance(sizes, Mapping):
+        return None, (f"expected a dict of three numbers, {{'conv2': ..., 'conv4': ..., "
+                      f"'conv5': ...}}, got {type(sizes).__name__}.")
+    missing = [layer for layer in SINGLE_UNIT_LAYERS if layer not in sizes]
+    if missing:
+        return None, (f"the dict has no entry for {', '.join(missing)}; give one number per "
+                      f"layer: {list(SINGLE_UNIT_LAYERS)}.")
+    if any(sizes[layer] is Ellipsis for layer in SINGLE_UNIT_LAYERS):
+        return None, "some sizes are still the placeholder `...`; replace them with numbers."
+    numbers_only = {}
+    for layer in SINGLE_UNIT_LAYERS:
+        value = sizes[layer]
+        if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
+                or not math.isfinite(value)):
+            return None, (f"sizes[{layer!r}] is {value!r}; expected one number, the side of "
+                          "the square of input pixels, in pixels.")
+        numbers_only[layer] = float(value)
+    return numbers_only, None
+
+
+def check_single_unit_sizes(sizes) -> CheckResult:
+    """Check the predicted side of the square of pixels that an ascent on one unit can change.
+
+    Parameters
+    ----------
+    sizes
+        A dict ``{"conv2": ..., "conv4": ..., "conv5": ...}``: for the center unit of one
+        channel of each layer, the side (in input pixels) of the square of the 28x28 image
+        that the ascent on that unit alone can change (chapter 04, exercise 4).
+    """
+    if sizes is Ellipsis:
+        return not_attempted("sizes")
+    got, problem = _as_sizes(sizes)
+    if problem:
+        return failed(problem)
+    right = single_unit_sizes()
+    if all(got[layer] == right[layer] for layer in right):
+        return passed(f"the center unit of conv2 can change a {right['conv2']}x"
+                      f"{right['conv2']} square, of conv4 {right['conv4']}x{right['conv4']}, "
+                      f"of conv5 {right['conv5']}x{right['conv5']} of the 28x28 image: its "
+                      "receptive field and nothing else. The mean over a whole channel "
+                      "involves every unit, so the channel's picture covers the whole image.")
+    slips = [
+        ({layer: 28 for layer in right},
+         "28 is the whole image: that is the picture of a whole channel, whose mean involves "
+         "every unit. One unit depends only on the pixels inside its receptive field: outside "
+         "it the gradient is exactly 0, so those pixels never move."),
+        (dict(SINGLE_UNIT_LAYERS),
+         "these are the sides of the layers' maps (28, 14, 7), not of the window in the "
+         "image that one unit sees."),
+        ({layer: _window(_up_to(layer), strides=False) for layer in right},
+         "you left out the poolings' strides: after a 2x2 pooling, neighboring units are 2 "
+         "input pixels apart (4 after both), so each later 3x3 layer adds 2 x 2 (then 2 x 4) "
+         "pixels, not 2."),
+        ({layer: _window(_up_to(layer), own_stride=True) for layer in right},
+         "a pooling's own stride does not widen its window, it spaces out the layers after "
+         "it: multiply K - 1 by the product of the strides of the layers before it."),
+        ({layer: sum(k for k, _ in _up_to(layer)) for layer in right},
+         "stacked windows overlap: each layer adds K - 1 pixels, not K, to the 1 pixel you "
+         "start from."),
+        ({layer: 28 // side for layer, side in SINGLE_UNIT_LAYERS.items()},
+         "these are the distances between neighboring units, in input pixels (1, 2, 4), not "
+         "the side of the window one unit sees."),
+    ]
+    for wrong, hint in slips:
+        if all(got[layer] == wrong[layer] for layer in right):
+            return failed(hint)
+    layer = next(layer for layer in right if got[layer] != right[layer])
+    if got[layer] >= 28:
+        return failed(f"{layer}: a unit of {layer} does not see the whole 28x28 image. Its "
+                      "window grows by K - 1 input pixels per layer below it (times the "
+                      "strides below that layer); count them from 1 pixel.")
+    return failed(f"{layer}: {got[layer]:g} is not the side of the window of its center unit. "
+                  "Start from 1 pixel; going down the layers from "
+                  f"{layer} to the image, each layer with kernel size K adds K - 1 of its "
+                  "input's pixels, and those pixels are as many input pixels apart as the "
+                  "product of the strides of the layers below it (chapter 01, receptive "
+                  "fields).")

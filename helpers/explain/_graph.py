@@ -67,6 +67,12 @@ class _WithoutActivation:
         return getattr(self._layer, name)
 
 
+#: Layers that are an activation and nothing else (Conv -> BatchNorm -> ReLU, as in
+#: keras.applications): "before the activation" is their input.
+STANDALONE_ACTIVATIONS = (keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU,
+                          keras.layers.PReLU, keras.layers.ELU, keras.layers.Softmax)
+
+
 def _has_activation(layer) -> bool:
     return _activation_name(getattr(layer, "activation", None)) not in ("", "linear")
 
@@ -133,7 +139,8 @@ class ForwardPass:
         ``watch`` is called on each tapped output as soon as it exists (pass
         ``tape.watch``). With ``logits=False`` the walk stops after the last tapped layer
         and the logits returned are ``None``. With ``pre_activation`` a tapped layer that
-        has its own activation (``Conv2D(..., activation="relu")``) is tapped before it.
+        has its own activation (``Conv2D(..., activation="relu")``) is tapped before it,
+        and a tapped activation layer (``ReLU``, ``Activation``, ...) gives its input.
         """
         model = self._model()
         if model is None:  # pragma: no cover - the cache drops us with the model
@@ -189,6 +196,10 @@ class ForwardPass:
         if walk.strip is not None and layer is walk.strip[0]:
             out = (keras.tree.flatten(args)[0] if walk.strip[1] == "drop"
                    else _call_without_activation(layer, args, kwargs))
+        elif (key is not None and walk.pre_activation
+              and isinstance(layer, STANDALONE_ACTIVATIONS)):
+            self._tap(layer, keras.tree.flatten(args)[0], walk)  # may end the walk here
+            return layer(*args, **kwargs)
         elif key is not None and walk.pre_activation and _has_activation(layer):
             before = _call_without_activation(layer, args, kwargs)
             before = self._tap(layer, before, walk, stop=False)

@@ -22,6 +22,7 @@ compiled ``tf.function`` that runs many steps per call.
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Callable, Sequence
 
 import keras
@@ -44,6 +45,13 @@ COLOR_CORRELATION_SQRT = np.array([[0.26, 0.09, 0.02],
                                    [0.27, -0.09, 0.03]], np.float32)
 PARAMETERIZATIONS = ("fourier", "pixel")
 _STEPS_PER_CALL = 32  # steps run by one call of the compiled loop (progress-bar granularity)
+#: An image whose pixels moved less than this on average (on the [0, 1] scale) from the gray
+#: start never really moved: its filter gave the ascent (almost) nothing to climb.
+STALLED_CHANGE = 0.01
+
+
+class StalledFilterWarning(RuntimeWarning):
+    """Some images of :func:`maximize_activation` are still the gray start."""
 
 
 def maximize_activation(
@@ -105,14 +113,21 @@ def maximize_activation(
         normalized gradient of the activation.
     pre_activation
         For a layer with its own activation (``Conv2D(..., activation="relu")``), maximize
-        the mean before that activation: a ReLU's zero gradient cannot stall a filter that
-        starts inactive. ``False`` maximizes the layer's output as it is.
+        the mean before that activation; for an activation layer (``ReLU``,
+        ``Activation``, ... after a convolution and a batch norm, as in
+        ``keras.applications``), maximize the mean of its input. Either way a ReLU's zero
+        gradient cannot stall a filter that starts inactive. ``False`` maximizes the
+        layer's output as it is.
     size
         ``(H, W)`` of the images (an int for a square); ``None``: the model's input size.
     preprocess
         Maps images in [0, 1] to the model's input (for example
-        ``lambda x: keras.applications.vgg16.preprocess_input(255 * x)``); ``None``: the
-        model takes [0, 1] images, as the course model does.
+        ``lambda x: (255 * x - 127) / 128`` for ``helpers.imagenet``'s network);
+        ``None``: the model takes [0, 1] images, as the course model does. A preprocess
+        that maps each pixel's colors by one affine map (scaling, offsets, a channel swap)
+        is recognized by its values, so a new but equivalent function (a lambda written
+        again) reuses the compiled loop; any other is compiled into the loop, once per
+        function object.
     seed
         Seed of the initial images and of the random transformations.
     batch_size
@@ -124,6 +139,13 @@ def maximize_activation(
     -------
     numpy.ndarray
         float32 ``(F, H, W, C)`` in [0, 1] (``(H, W, C)`` for one int filter).
+
+    Warns
+    -----
+    StalledFilterWarning
+        When some images barely moved from the gray start (their mean absolute change is
+        below :data:`STALLED_CHANGE`), naming those filters: their activation gave no
+        gradient to climb, so their pictures show nothing about them.
     """
     check_model(model)
     if param not in PARAMETERIZATIONS:
@@ -161,10 +183,10 @@ def maximize_activation(
                          "finite and non-negative")
 
     penalized = (total_variation > 0, l2 > 0)
-    ascend, to_images = _optimizer(model, image_shape, call, param, pre_activation, preprocess,
-                                   penalized)
+    ascend, to_images = _optimizer(model, image_shape, call, param, pre_activation,
+                                   _stable_preprocess(preprocess, image_shape), penalized)
     rng = np.random.default_rng(seed)
-    images = []
+    images, changes, live_steps = [], [], []
     with tqdm(total=steps * len(filter_array), desc=f"maximizing {call.name}",
               disable=not progress, delay=1.0, leave=False) as bar:
         for start in range(0, len(filter_array), batch_size):
@@ -172,17 +194,81 @@ def maximize_activation(
             params = tf.constant(0.01 * rng.standard_normal(
                 _param_shape(param, len(chosen), image_shape), dtype=np.float32))
             moments = (tf.zeros_like(params), tf.zeros_like(params))
+            live = tf.zeros(len(chosen), tf.int32)  # steps with a nonzero gradient, per image
+            first = to_images(params).numpy()
             done = 0
             while done < steps:
                 todo = min(_STEPS_PER_CALL, steps - done)
-                params, *moments = ascend(params, *moments, chosen, tf.constant(options),
-                                          tf.constant([seed, start], tf.int64),
-                                          tf.constant(done), tf.constant(todo))
+                params, *moments, live = ascend(params, *moments, live, chosen,
+                                                tf.constant(options),
+                                                tf.constant([seed, start], tf.int64),
+                                                tf.constant(done), tf.constant(todo))
                 done += todo
                 bar.update(todo * len(chosen))
             images.append(to_images(params).numpy())
+            changes.append(np.abs(images[-1] - first).mean(axis=(1, 2, 3)))
+            live_steps.append(live.numpy())
     images = np.concatenate(images)
+    _warn_if_stalled(call.name, filter_array, np.concatenate(changes),
+                     np.concatenate(live_steps), steps, pre_activation)
     return images[0] if single else images
+
+
+def _warn_if_stalled(layer, filters, changes, live_steps, steps, pre_activation) -> None:
+    stalled = changes < STALLED_CHANGE
+    if not stalled.any():
+        return
+    why = (f"the gradient of their activation was zero at all {steps} steps"
+           if (live_steps[stalled] == 0).all() else
+           "the gradient of their activation was zero, or too small to move them, at most "
+           "steps")
+    advice = ("no gradient reaches their input from images near gray (an earlier layer is "
+              "inactive there): try other filters, another layer or another seed"
+              if pre_activation else
+              "a ReLU passes no gradient where its input is negative (nor a ReLU6 above 6): "
+              "pass pre_activation=True (the default) to maximize the activation's input")
+    warnings.warn(
+        f"maximize_activation: the images of filters {filters[stalled].tolist()} of layer "
+        f"{layer!r} are still the gray start (mean pixel change below {STALLED_CHANGE}): "
+        f"{why}. They show nothing about those filters; {advice}.",
+        StalledFilterWarning, stacklevel=3)
+
+
+def _stable_preprocess(preprocess, image_shape):
+    """What keys the compiled loop for ``preprocess``: ``None``; ``("affine", matrix,
+    offset)`` when it maps every pixel's colors by one affine map, whoever wrote it; or
+    the function itself (traced into the loop, once per function object)."""
+    if preprocess is None:
+        return None
+    if not callable(preprocess):
+        raise TypeError(f"preprocess must be a function of images or None, got "
+                        f"{type(preprocess).__name__}")
+    affine = _as_affine(preprocess, image_shape)
+    return preprocess if affine is None else ("affine", *affine)
+
+
+def _as_affine(preprocess, image_shape) -> tuple[bytes, bytes, tuple[int, int]] | None:
+    """``preprocess`` as ``x @ matrix + offset`` on each pixel, if it is one (checked on
+    black, one-color and random images); the arrays as rounded bytes, so that they key a
+    cache."""
+    height, width, channels = image_shape
+    probes = np.zeros((channels + 3, height, width, channels), np.float32)
+    for channel in range(channels):
+        probes[1 + channel, ..., channel] = 1.0
+    probes[-2:] = np.random.default_rng(0).random((2, height, width, channels))
+    try:
+        out = np.asarray(preprocess(tf.constant(probes)), np.float64)
+    except Exception:  # anything it cannot do eagerly is compiled as it is
+        return None
+    if out.ndim != 4 or out.shape[:3] != probes.shape[:3] or not np.isfinite(out).all():
+        return None
+    offset = out[0, 0, 0]
+    matrix = out[1:1 + channels, 0, 0] - offset  # (channels in, channels out)
+    predicted = probes.astype(np.float64) @ matrix + offset
+    if not np.allclose(predicted, out, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(out).max())):
+        return None
+    rounded = [np.round(a, 5).astype(np.float32) for a in (matrix, offset)]
+    return rounded[0].tobytes(), rounded[1].tobytes(), matrix.shape
 
 
 def _image_shape(model, size) -> tuple[int, int, int]:
@@ -240,8 +326,18 @@ def _optimizer(model, image_shape, call, param, pre_activation, preprocess, pena
                     raw = tf.einsum("nhwc,dc->nhwd", raw, colors)
             return tf.sigmoid(raw)
 
+        if isinstance(preprocess, tuple):  # ("affine", matrix bytes, offset bytes, shape)
+            matrix = tf.constant(np.frombuffer(preprocess[1], np.float32)
+                                 .reshape(preprocess[3]))
+            offset = tf.constant(np.frombuffer(preprocess[2], np.float32))
+
+            def prepare(images):
+                return tf.einsum("nhwc,cd->nhwd", images, matrix) + offset
+        else:
+            prepare = preprocess
+
         def objective(images, chosen):
-            inputs = images if preprocess is None else preprocess(images)
+            inputs = images if prepare is None else prepare(images)
             taps, _ = forward.run(tf.cast(inputs, tf.float32), taps=[call.layer],
                                   logits=False, pre_activation=pre_activation)
             out = tf.cast(taps[call.name], tf.float32)
@@ -278,12 +374,18 @@ def _optimizer(model, image_shape, call, param, pre_activation, preprocess, pena
             return tf.math.divide_no_nan(grads, rms)
 
         @graph_function(reduce_retracing=True)
-        def ascend(params, first_moment, second_moment, chosen, options, seed, done, todo):
+        def ascend(params, first_moment, second_moment, live, chosen, options, seed, done,
+                   todo):
             batch_axis = 1 if param == "fourier" else 0
 
             def per_image(grads):  # normalize each image's gradient separately
                 moved = tf.experimental.numpy.moveaxis(grads, batch_axis, 0)
                 return tf.experimental.numpy.moveaxis(normalized(moved), 0, batch_axis)
+
+            def nonzero(grads):  # 1 for each image whose gradient is not all zero
+                moved = tf.experimental.numpy.moveaxis(grads, batch_axis, 0)
+                flat = tf.reshape(moved, (tf.shape(moved)[0], -1))
+                return tf.cast(tf.reduce_any(tf.not_equal(flat, 0.0), axis=1), tf.int32)
 
             beta1, beta2 = 0.9, 0.999
             for step in tf.range(done, done + todo):
@@ -298,7 +400,9 @@ def _optimizer(model, image_shape, call, param, pre_activation, preprocess, pena
                 # Each term's gradient normalized per image: the weights are relative
                 # strengths, whatever the scale of the layer's activations.
                 zero = tf.UnconnectedGradients.ZERO
-                grads = per_image(tape.gradient(activation, params, unconnected_gradients=zero))
+                grads = tape.gradient(activation, params, unconnected_gradients=zero)
+                live += nonzero(grads)
+                grads = per_image(grads)
                 if penalized[0]:
                     grads -= options[5] * per_image(tape.gradient(variation, params))
                 if penalized[1]:
@@ -311,7 +415,7 @@ def _optimizer(model, image_shape, call, param, pre_activation, preprocess, pena
                 corrected = (first_moment / (1 - beta1 ** t)) / (
                     tf.sqrt(second_moment / (1 - beta2 ** t)) + 1e-8)
                 params += options[0] * corrected
-            return params, first_moment, second_moment
+            return params, first_moment, second_moment, live
 
         return ascend, graph_function()(to_images)
 
