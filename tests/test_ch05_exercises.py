@@ -175,3 +175,128 @@ def left_riemann(gradient, image, baseline, steps):
 ])
 def test_integrated_gradients_slips(function, fragments):
     assert_not_yet(ch05.check_integrated_gradients(function), *fragments)
+
+
+# --- The trapezoid rule: a correct answer that is not the midpoint rule -----------------
+
+def trapezoid_over_intervals(gradient, image, baseline, steps):
+    # TensorFlow's tutorial: steps + 1 points, the mean of the interval averages.
+    points = alphas_path(lambda m: np.linspace(0, 1, m + 1))(image, baseline, steps)
+    gradients = gradient(points)
+    return (image - baseline) * ((gradients[:-1] + gradients[1:]) / 2).mean(axis=0)
+
+
+def trapezoid_over_points(gradient, image, baseline, steps):
+    alphas = np.linspace(0, 1, steps)
+    gradients = gradient(alphas_path(lambda m: alphas)(image, baseline, steps))
+    return (image - baseline) * np.trapezoid(gradients, alphas, axis=0)
+
+
+@pytest.mark.parametrize("function, fragments", [
+    (trapezoid_over_intervals, ["trapezoid rule", "steps + 1 points", "TensorFlow's",
+                                "midpoint rule", "twice", "opposite sign", "not equal"]),
+    (trapezoid_over_points, ["trapezoid rule", "np.trapezoid", "midpoint rule"]),
+])
+def test_the_trapezoid_rule_passes_and_says_how_it_differs(function, fragments):
+    result = ch05.check_integrated_gradients(function)
+    assert_correct(result)
+    text = " ".join(repr(result).split())
+    for fragment in fragments:
+        assert fragment in text, text
+
+
+def test_the_trapezoid_error_is_minus_twice_the_midpoint_error_on_the_cubic_score():
+    # What the trapezoid note promises, on the check's own cubic case (exact for a
+    # quadratic integrand, which the cubic score's gradient is along the path).
+    (image, black), _ = ch05.image_pairs()
+    *_, (_, cubic) = ch05._score_functions(image.shape)
+    curvature = cubic(np.ones((1, *image.shape)))[0] / 3
+    exact = curvature * image.astype(np.float64) ** 3  # IG of sum(a x^3) from black
+    for steps in (5, 16):
+        midpoint = integrated_gradients(cubic, image, black, steps)
+        trapezoid = trapezoid_over_intervals(cubic, image, black, steps)
+        np.testing.assert_allclose(trapezoid - exact, -2 * (midpoint - exact), rtol=1e-3,
+                                   atol=1e-6)
+        assert not np.allclose(trapezoid, midpoint)
+
+
+def test_a_mix_of_rules_is_named():
+    calls = []
+
+    def mixed(gradient, image, baseline, steps):
+        calls.append(steps)
+        rule = trapezoid_over_intervals if len(calls) <= 6 else integrated_gradients
+        return rule(gradient, image, baseline, steps)
+
+    assert_not_yet(ch05.check_integrated_gradients(mixed), "midpoint rule here",
+                   "trapezoid rule on the other cases")
+
+
+def test_riemann_sums_are_told_apart_precisely():
+    assert_not_yet(ch05.check_integrated_gradients(left_riemann), "left Riemann sum",
+                   "1 / steps", "not exact even for a quadratic score")
+
+
+# --- Exercise 4: a fooling image --------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def boot_and_model():
+    import helpers
+    from helpers.models import preprocess
+
+    model = helpers.load_course_model()
+    (_, _), (test_images, _) = helpers.load_fashion_mnist()
+    return preprocess(test_images[:1])[0], model
+
+
+def lead_gradient(model, image, runner_up=7):
+    import tensorflow as tf
+
+    batch = tf.constant(image[None])
+    with tf.GradientTape() as tape:
+        tape.watch(batch)
+        logits = model(batch)[0]
+        lead = logits[9] - logits[runner_up]  # ankle boot over sneaker
+    return tape.gradient(lead, batch)[0].numpy()
+
+
+def test_fooling_image_solution(boot_and_model):
+    image, model = boot_and_model
+    fooled = np.clip(image - 0.05 * np.sign(lead_gradient(model, image)), 0, 1)
+    result = ch05.check_fooling_image(fooled, image, model, epsilon=0.05)
+    assert_correct(result)
+    assert "no longer Ankle boot" in repr(result) and "0.05 per pixel" in repr(result)
+    # The defaults are the exercise's: test image 0 and the course model.
+    assert_correct(ch05.check_fooling_image(fooled))
+    assert_correct(ch05.check_fooling_image(fooled.tolist(), image, model))
+
+
+def test_fooling_image_slips(boot_and_model):
+    image, model = boot_and_model
+    gradient = lead_gradient(model, image)
+    step = np.clip(image - 0.05 * np.sign(gradient), 0, 1)
+    # Along the gradient itself, scaled so that its largest change is epsilon: too weak.
+    along = np.clip(image - 0.05 * gradient / np.abs(gradient).max(), 0, 1)
+    assert_not_yet(ch05.check_fooling_image(along, image, model),
+                   "still predicts Ankle boot", "leads the runner-up", "full epsilon",
+                   "against the sign of the lead's gradient")
+    # The sign step, but too small to fool: the advice is to iterate.
+    small = np.clip(image - 0.01 * np.sign(gradient), 0, 1)
+    assert_not_yet(ch05.check_fooling_image(small, image, model, epsilon=0.01),
+                   "still predicts Ankle boot", "smaller steps")
+    assert_not_yet(ch05.check_fooling_image(step, image, model, epsilon=0.02),
+                   "largest change is 0.050", "more than epsilon = 0.02", "np.clip")
+    assert_not_yet(ch05.check_fooling_image(image - 0.05 * np.sign(gradient), image, model),
+                   "values from -0.05", "[0, 1]")
+    assert_not_yet(ch05.check_fooling_image(image.copy(), image, model), "unchanged")
+    assert_not_yet(ch05.check_fooling_image(step[..., 0], image, model),
+                   "shape (28, 28)", "(28, 28, 1)", "axes of size 1")
+    assert_not_yet(ch05.check_fooling_image(np.full_like(image, np.nan), image, model), "NaN")
+    assert_not_yet(ch05.check_fooling_image(step, image, model, epsilon=-1), "positive")
+    assert_not_yet(ch05.check_fooling_image(step, image, model, epsilon="big"),
+                   "epsilon must be a number")
+    assert_not_yet(ch05.check_fooling_image(step, image, lambda x: 1 / 0),
+                   "could not run the model", "ZeroDivisionError")
+    assert_not_yet(ch05.check_fooling_image(lambda image: image), "a function")
+    assert_not_yet(ch05.check_fooling_image(None), "None")
+    assert_not_yet(ch05.check_fooling_image(...), "placeholder")

@@ -4,7 +4,8 @@ Each check takes the learner's function and returns a
 :class:`~helpers.exercises._common.CheckResult`: ``Correct! ...``, or ``Not yet: ...`` with
 what is off. A check never raises, whatever it is given. The checks run in NumPy on small
 synthetic gradients, images and scores (linear and quadratic), whose answers are known in
-closed form, so that no model has to be loaded.
+closed form, so that no model has to be loaded; only :func:`check_fooling_image` runs the
+course model, on the image the learner changed.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from helpers.exercises._common import (
     judge,
     not_attempted,
     passed,
+    same,
 )
 
 __all__ = [
+    "check_fooling_image",
     "check_integrated_gradients",
     "check_path_points",
     "check_saliency_from_gradients",
@@ -193,6 +196,41 @@ def _path_mean(gradient: Callable, image: np.ndarray, baseline: np.ndarray,
     return gradient(_path(image, baseline, alphas)).mean(axis=0)
 
 
+#: The quadrature rules the check accepts: (name, alphas and weights for ``steps``).
+def _rule(name: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """The points ``alphas`` in [0, 1] and the weights (summing to 1) of a rule."""
+    if name == "midpoint":
+        return (np.arange(steps) + 0.5) / steps, np.full(steps, 1 / steps)
+    intervals = steps if name == "trapezoid, steps intervals" else steps - 1
+    weights = np.ones(intervals + 1)
+    weights[[0, -1]] = 0.5
+    return np.linspace(0, 1, intervals + 1), weights / intervals
+
+
+RULES = ("midpoint", "trapezoid, steps intervals", "trapezoid, steps points")
+
+
+def _integral(gradient: Callable, image: np.ndarray, baseline: np.ndarray, rule: str,
+              steps: int) -> np.ndarray:
+    """``(image - baseline)`` times the path integral of ``gradient`` by ``rule``."""
+    alphas, weights = _rule(rule, steps)
+    gradients = gradient(_path(image, baseline, alphas))
+    return (image - baseline) * np.tensordot(weights, gradients, axes=1)
+
+
+def _trapezoid_note(rule: str) -> str:
+    points = ("steps + 1 points np.linspace(0, 1, steps + 1), as TensorFlow's Integrated "
+              "Gradients tutorial does" if rule == "trapezoid, steps intervals" else
+              "the steps points np.linspace(0, 1, steps), as np.trapezoid does")
+    return (f"integrated_gradients is right, with the trapezoid rule ({points}, the two end "
+            "points at half weight), where the exercise and helpers.explain use the midpoint "
+            "rule. Both are exact for the linear and quadratic scores, so completeness holds; "
+            "they differ on the cubic score: for a smooth integrand the trapezoid rule's "
+            "error is about twice the midpoint rule's on as many intervals, and of the "
+            "opposite sign. On the course model your attributions will be close to "
+            "helpers.explain.integrated_gradients, not equal.")
+
+
 def check_integrated_gradients(integrated_gradients: Callable) -> CheckResult:
     """Check ``integrated_gradients(gradient, image, baseline, steps)``.
 
@@ -211,11 +249,13 @@ def check_integrated_gradients(integrated_gradients: Callable) -> CheckResult:
     rule is exact too: ``(x - x') * a * (x + x')``. Both add up to ``y(x) - y(x')``. A
     cubic score ``sum(a * x**3)`` tells the midpoint rule from other rules whose points are
     symmetric about the middle of the path (``np.linspace(0, 1, steps)``); there the check
-    compares with the midpoint rule's own value.
+    compares with the midpoint rule's own value. The trapezoid rule is a correct answer
+    too (on ``steps`` intervals, as TensorFlow's tutorial does, or on ``steps`` points, as
+    ``np.trapezoid`` does): it passes, with a note on how it differs.
     """
     if integrated_gradients is Ellipsis:
         return not_attempted("integrated_gradients")
-    count = 0
+    count, rules = 0, list(RULES)
     for image, baseline in image_pairs():
         for name, gradient in _score_functions(image.shape):
             for steps in (5, 16):
@@ -226,13 +266,18 @@ def check_integrated_gradients(integrated_gradients: Callable) -> CheckResult:
                 def path_mean(alphas, gradient=gradient, image=image, baseline=baseline):
                     return _path_mean(gradient, image, baseline, alphas)
 
-                expected = difference * path_mean(midpoints)
+                accepted = {rule: _integral(gradient, image, baseline, rule, steps)
+                            for rule in rules}
                 call = (f"integrated_gradients(gradient, image, baseline, steps={steps}) for "
                         f"{name} on images of shape {image.shape}")
                 got, error = call_safely(integrated_gradients, gradient, image.copy(),
                                          baseline.copy(), steps, name="integrated_gradients")
                 if error:
                     return failed(error)
+                matching = [rule for rule in rules if same(got, accepted[rule])]
+                if matching:
+                    rules = matching
+                    continue
                 slips = [
                     (path_mean(midpoints), "this is the mean gradient along the path; "
                                            "multiply it by (image - baseline)."),
@@ -243,22 +288,158 @@ def check_integrated_gradients(integrated_gradients: Callable) -> CheckResult:
                      "this is the gradient at the image times (image - baseline) "
                      "(gradient x input); average the gradients along the path instead."),
                     (difference * path_mean(np.arange(steps) / steps),
-                     "this uses the left end points alpha = k / steps; the midpoint rule "
-                     "uses alpha = (k + 0.5) / steps."),
+                     "this uses the left end points alpha = k / steps, a left Riemann sum. "
+                     "It tends to the same integral, but its error falls only as 1 / steps "
+                     "and it is not exact even for a quadratic score, so the attributions "
+                     "do not add up to y(x) - y(x'). The midpoint rule uses alpha = (k + 0.5) "
+                     "/ steps."),
                     (difference * path_mean(np.arange(1, steps + 1) / steps),
-                     "this uses the right end points alpha = (k + 1) / steps; the midpoint "
-                     "rule uses alpha = (k + 0.5) / steps."),
+                     "this uses the right end points alpha = (k + 1) / steps, the right "
+                     "Riemann sum of Sundararajan et al.'s paper. It tends to the same "
+                     "integral, but its error falls only as 1 / steps and it is not exact "
+                     "even for a quadratic score. The midpoint rule uses alpha = (k + 0.5) / "
+                     "steps."),
                     (image * path_mean(midpoints),
                      "this multiplies by the image, not by (image - baseline): with a "
                      "non-black baseline they differ."),
                 ]
                 if steps > 1:
                     slips.append((difference * path_mean(np.linspace(0, 1, steps)),
-                                  "this uses np.linspace(0, 1, steps), both end points; the "
-                                  "midpoint rule uses alpha = (k + 0.5) / steps."))
-                verdict = judge(call, got, expected, slips)
-                if verdict is not None:
-                    return verdict
+                                  "this averages the gradients at np.linspace(0, 1, steps) "
+                                  "with equal weights, both end points included. That is "
+                                  "neither the midpoint rule, alpha = (k + 0.5) / steps, nor "
+                                  "the trapezoid rule, which gives the two end points half "
+                                  "the weight of the others."))
+                midpoint = _integral(gradient, image, baseline, "midpoint", steps)
+                verdict = judge(call, got, midpoint, slips)
+                if verdict is None:
+                    return failed(f"{call}: the result follows the midpoint rule here but "
+                                  "the trapezoid rule on the other cases; use one rule.")
+                return verdict
+    if "midpoint" not in rules:
+        return passed(_trapezoid_note(rules[0]))
     return passed(f"integrated_gradients is right on {count} cases, linear, quadratic and "
                   "cubic scores, black and gray baselines: (image - baseline) times the mean "
                   "gradient at the midpoints of the path.")
+
+
+# ---------------------------------------------------------------------------------------
+# Exercise 4: a fooling image
+# ---------------------------------------------------------------------------------------
+
+#: The exercise's image: test image 0 of Fashion-MNIST, an ankle boot, as the course model
+#: takes it.
+FOOLING_IMAGE_SHAPE = (28, 28, 1)
+
+
+def _default_image() -> np.ndarray:
+    from helpers.data import load_fashion_mnist
+    from helpers.models import preprocess
+
+    (_, _), (test_images, _) = load_fashion_mnist()
+    return preprocess(test_images[:1])[0]
+
+
+def _class_name(index: int, count: int) -> str:
+    from helpers.data import FASHION_MNIST_CLASSES
+
+    return FASHION_MNIST_CLASSES[index] if count == len(FASHION_MNIST_CLASSES) else (
+        f"class {index}")
+
+
+def check_fooling_image(fooled, image=None, model=None, epsilon: float = 0.05) -> CheckResult:
+    """Check a fooling image: within ``epsilon`` of ``image``, and classified differently.
+
+    Parameters
+    ----------
+    fooled
+        The learner's image ``(H, W, C)``, values in [0, 1].
+    image
+        The image it was made from; ``None``: Fashion-MNIST's test image 0 (an ankle boot).
+    model
+        The classifier; ``None``: the course model (:func:`helpers.load_course_model`).
+    epsilon
+        The largest change allowed for any pixel (chapter 05, exercise "A fooling image").
+
+    Notes
+    -----
+    The check runs the model on ``image`` and ``fooled`` and passes when the predicted
+    classes differ, every pixel of ``fooled`` is within ``epsilon`` of ``image`` and in
+    [0, 1]. When the prediction did not change, it says by how much the class still leads
+    and how many pixels used the whole budget.
+    """
+    if fooled is Ellipsis:
+        return not_attempted("fooled")
+    if callable(fooled):
+        return failed("fooled is a function; pass the fooled image itself, the array your "
+                      "function returns.")
+    got = as_numbers(fooled)
+    if got is None:
+        what = "None" if fooled is None else f"a {type(fooled).__name__}"
+        return failed(f"fooled is {what}; expected the fooled image, an array of numbers of "
+                      "the image's shape with values in [0, 1].")
+    try:
+        epsilon = float(epsilon)
+    except (TypeError, ValueError):
+        return failed(f"epsilon must be a number, got {type(epsilon).__name__}.")
+    if not np.isfinite(epsilon) or epsilon <= 0:
+        return failed(f"epsilon must be a positive number, got {epsilon}.")
+    expected_shape = FOOLING_IMAGE_SHAPE if image is None else np.shape(image)
+    if got.shape != tuple(expected_shape):
+        squeezed = got.squeeze().shape == tuple(s for s in expected_shape if s != 1)
+        hint = " (the same values with extra or missing axes of size 1?)" if squeezed else ""
+        return failed(f"fooled has shape {got.shape}; expected the image's shape "
+                      f"{tuple(expected_shape)}{hint}.")
+    if not np.isfinite(got).all():
+        return failed("fooled contains NaN or infinity.")
+    if got.min() < -1e-6 or got.max() > 1 + 1e-6:
+        return failed(f"fooled has values from {got.min():.3g} to {got.max():.3g}; the pixels "
+                      "of an image stay in [0, 1]: clip with np.clip(fooled, 0, 1) (after each "
+                      "step, if you take several).")
+    try:
+        original = np.asarray(_default_image() if image is None else image, dtype=np.float32)
+        if model is None:
+            from helpers.models import load_course_model
+
+            model = load_course_model()
+        logits = np.asarray(model(np.stack([original, got.astype(np.float32)])),
+                            dtype=np.float64)
+    except Exception as err:  # a wrong image or model must not raise
+        return failed(f"could not run the model on the image and on fooled: "
+                      f"{type(err).__name__}: {str(err).strip()[:200]}.")
+    change = np.abs(got - original)
+    largest = float(change.max())
+    if largest > epsilon + 1e-6:
+        where = tuple(int(i) for i in np.unravel_index(int(change.argmax()), change.shape))
+        return failed(f"the largest change is {largest:.3f} (at index {where}), more than "
+                      f"epsilon = {epsilon:g}: every pixel must stay within epsilon of the "
+                      "image. Clip the change: image + np.clip(fooled - image, -epsilon, "
+                      "epsilon).")
+    if largest == 0:
+        return failed("fooled is the image itself, unchanged; change its pixels, each by at "
+                      f"most epsilon = {epsilon:g}.")
+    before, after = logits[0], logits[1]
+    count = len(before)
+    predicted = int(before.argmax())
+    now = int(after.argmax())
+    name = _class_name(predicted, count)
+    if now == predicted:
+        def lead(scores):
+            return float(scores[predicted] - np.delete(scores, predicted).max())
+
+        runner_up = int(np.argsort(after)[-2])
+        full = float(np.mean(change >= epsilon - 1e-6))
+        advice = (
+            "With a budget on the largest change, every pixel may move by the whole "
+            "epsilon. To first order the lead changes by the sum of gradient times change, "
+            "which is lowest when each pixel moves by epsilon against the sign of the lead's "
+            "gradient." if full < 0.5 else
+            "The first-order step was not enough here: the gradient changes along the way. "
+            "Take a few smaller steps, recomputing the gradient after each, and clip to the "
+            "budget and to [0, 1] after each.")
+        return failed(f"the model still predicts {name}: its logit leads the runner-up "
+                      f"({_class_name(runner_up, count)}) by {lead(after):.1f}, against "
+                      f"{lead(before):.1f} in the image. {full:.0%} of the pixels moved by "
+                      f"the full epsilon. {advice}")
+    return passed(f"the model now predicts {_class_name(now, count)}, no longer {name}, for "
+                  f"an image that differs from the original by at most {epsilon:g} per pixel.")

@@ -149,14 +149,44 @@ def _noisy_saliency_fn(model, image_shape):
     return compiled(model, ("smoothgrad", image_shape), build)
 
 
+def _noisy_gradients_fn(model, image_shape):
+    def build():
+        forward = forward_pass(model, image_shape)
+        spec = tf.TensorSpec((None, *image_shape), tf.float32)
+
+        @graph_function(input_signature=[image_spec(image_shape), INDEX_SPEC,
+                                      tf.TensorSpec((None,), tf.float32), spec])
+        def noisy_gradient_sum(x, index, sigma, noise):
+            # As noisy_saliency_sum, but the signed gradients are summed (Smilkov et al.'s M_c).
+            samples, n = tf.shape(noise)[0], tf.shape(x)[0]
+            noisy = x[None] + noise[:, None] * sigma[None, :, None, None, None]
+            noisy = tf.reshape(noisy, (samples * n, *image_shape))
+            grads, _ = _input_gradients(forward, noisy, tf.tile(index, [samples]))
+            return tf.reduce_sum(tf.reshape(grads, (samples, n, *image_shape)), axis=0)
+
+        return noisy_gradient_sum
+
+    return compiled(model, ("smoothgrad_gradients", image_shape), build)
+
+
+#: What :func:`smoothgrad` averages over the noisy copies.
+SMOOTHGRAD_AVERAGES = ("maps", "gradients")
+
+
 def smoothgrad(model: keras.Model, images: np.ndarray, class_index: ClassIndex = None,
                samples: int = 25, noise: float = 0.15, *, seed: int = 0,
-               batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+               average: str = "maps", batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
     """Smilkov et al.'s SmoothGrad: the saliency map averaged over noisy copies.
 
     ``mean over k of saliency(x + noise_k)`` with Gaussian ``noise_k``; with ``noise=0`` it
     is exactly :func:`saliency`. All ``samples x N`` noisy copies run as batches of at
     most ``batch_size`` images. Derived in chapter 05 (notebooks/05_saliency.ipynb).
+
+    ``average="gradients"`` averages the signed gradients instead and takes the absolute
+    value (and the maximum over the channels) of the mean, as Smilkov et al.'s paper writes
+    it (their released code averages the squared gradients by default): gradients of
+    opposite signs cancel, and the result is the saliency of the score averaged over the
+    noise, ``mean over k of score(x + noise_k)``.
 
     Parameters
     ----------
@@ -170,6 +200,10 @@ def smoothgrad(model: keras.Model, images: np.ndarray, class_index: ClassIndex =
     seed
         Seed of the noise. The same noise patterns (scaled per image) serve every image,
         so an image gets the same map alone or inside any batch.
+    average
+        ``"maps"`` (the default): the mean of the saliency maps of the copies, absolute
+        values first, so that nothing cancels; ``"gradients"``: the mean of the signed
+        gradients, then its absolute value, maximized over the channels.
     batch_size
         Images per forward and backward pass.
 
@@ -182,13 +216,17 @@ def smoothgrad(model: keras.Model, images: np.ndarray, class_index: ClassIndex =
     samples = check_positive_int(samples, "samples")
     if not np.isfinite(noise) or noise < 0:
         raise ValueError(f"noise must be a non-negative fraction of the value range, got {noise}")
+    if average not in SMOOTHGRAD_AVERAGES:
+        raise ValueError(f"average must be one of {SMOOTHGRAD_AVERAGES}, got {average!r}")
     index = _resolve_predicted(model, batch, index, batch_size)
     noise_patterns = np.random.default_rng(seed).standard_normal(
         (samples, *batch.shape[1:]), dtype=np.float32)
     sigma = (noise * (batch.max(axis=(1, 2, 3)) - batch.min(axis=(1, 2, 3)))).astype(np.float32)
-    summed = _summed_over_copies(_noisy_saliency_fn(model, batch.shape[1:]), noise_patterns,
-                                 batch_size)
+    build = _noisy_saliency_fn if average == "maps" else _noisy_gradients_fn
+    summed = _summed_over_copies(build(model, batch.shape[1:]), noise_patterns, batch_size)
     maps = in_batches(summed, [batch, index, sigma], batch_size) / samples
+    if average == "gradients":
+        maps = np.abs(maps).max(axis=-1).astype(np.float32)
     return maps[0] if single else maps
 
 
