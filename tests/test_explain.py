@@ -5,6 +5,7 @@ Every reference is computed independently of the helpers: finite differences, a 
 """
 
 import gc
+import warnings
 import weakref
 
 import keras
@@ -15,7 +16,7 @@ from numpy.testing import assert_allclose
 
 import helpers
 from helpers import explain
-from helpers.explain import _graph
+from helpers.explain import _graph, filters
 from helpers.models import COURSE_MODEL_PATH, build_course_model
 
 SHAPE = (8, 8, 2)
@@ -527,6 +528,84 @@ def test_maximize_activation_penalties_smooth_and_gray_the_images(conv_model):
                                        l2=0.5)
     assert total_variation(smooth) < 0.8 * total_variation(plain)
     assert np.mean((gray - 0.5) ** 2) < 0.8 * np.mean((plain - 0.5) ** 2)
+
+
+def conv_bn_relu_model():
+    """Conv -> BatchNorm -> ReLU6 (the keras.applications pattern), with a batch-norm offset
+    of -5 that keeps every channel at 0 on images near gray: the ReLU passes no gradient."""
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", use_bias=False, kernel_initializer=glorot(16),
+                            name="conv")(inputs)
+    x = keras.layers.BatchNormalization(beta_initializer=keras.initializers.Constant(-5.0),
+                                        name="bn")(x)
+    x = keras.layers.ReLU(max_value=6.0, name="relu")(x)
+    x = keras.layers.Activation("relu", name="again")(x)
+    return keras.Model(inputs, x, name="conv_bn_relu")
+
+
+def test_maximize_activation_looks_before_a_standalone_activation_layer():
+    model = conv_bn_relu_model()
+    gray = np.full((1, 16, 16, 3), 0.5, np.float32)
+    assert np.all(explain.feature_maps(model, gray, "relu")["relu"] == 0)  # inactive at start
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning: every image moves
+        images = explain.maximize_activation(model, "relu", range(4), steps=32, progress=False)
+    assert (images.std(axis=(1, 2, 3)) > 0.05).all()
+    # What was maximized is the ReLU's input, the batch norm's output, for each own filter.
+    raised = explain.feature_maps(model, images, "bn")["bn"].mean(axis=(1, 2)).diagonal()
+    start = explain.feature_maps(model, gray, "bn")["bn"].mean(axis=(0, 1, 2))
+    assert (raised > start).all(), (raised, start)
+    with pytest.warns(filters.StalledFilterWarning,
+                      match=r"filters \[0, 1, 2, 3\] of layer 'relu' are still the gray start"
+                            r".*zero at all 16 steps.*pre_activation=True"):
+        flat = explain.maximize_activation(model, "relu", range(4), steps=16, progress=False,
+                                           pre_activation=False)
+    assert (flat.std(axis=(1, 2, 3)) < 0.01).all()  # gray squares, hence the warning
+    # An Activation layer after a dead ReLU: its input is 0 whatever the pixels.
+    with pytest.warns(filters.StalledFilterWarning, match=r"filters \[2\] of layer 'again'.*"
+                                                          "no gradient reaches their input"):
+        explain.maximize_activation(model, "again", [2], steps=8, progress=False)
+
+
+def test_maximize_activation_reuses_its_loop_for_an_equivalent_preprocess(conv_model):
+    model = keras.Sequential([keras.Input((16, 16, 3)),
+                              keras.layers.Conv2D(4, 3, activation="relu", name="c1",
+                                                  kernel_initializer=glorot(17))])
+    traces = []
+
+    def imagenet_preprocess():  # a new function each call, as a lambda in a cell would be
+        def preprocess(x):
+            if not tf.executing_eagerly():
+                traces.append(1)
+            return (255 * x - 127) / 128
+        return preprocess
+
+    def run(preprocess):
+        return explain.maximize_activation(model, "c1", [0, 3], steps=8, progress=False,
+                                           preprocess=preprocess)
+
+    first = run(imagenet_preprocess())
+    cached = len(_graph._CACHE[model])
+    again = run(imagenet_preprocess())
+    written_otherwise = run(lambda x: x * (255 / 128) - 127 / 128)
+    assert traces == [] and len(_graph._CACHE[model]) == cached  # recognized, not retraced
+    assert_allclose(again, first)
+    assert_allclose(written_otherwise, first, atol=1e-5)
+
+    def traced_only(x):  # the same map, but it cannot run eagerly: compiled as it is
+        if tf.executing_eagerly():
+            raise RuntimeError("graph only")
+        return (255 * x - 127) / 128
+
+    assert_allclose(run(traced_only), first, atol=1e-4)
+    assert len(_graph._CACHE[model]) == cached + 1
+    # Not a per-pixel affine map: compiled in, once per function object.
+    standardize = tf.image.per_image_standardization
+    assert run(standardize).shape == (2, 16, 16, 3)
+    run(standardize)
+    assert len(_graph._CACHE[model]) == cached + 2
+    with pytest.raises(TypeError, match="preprocess must be a function"):
+        run("imagenet")
 
 
 def test_maximize_activation_errors(conv_model):
