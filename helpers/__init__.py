@@ -7,9 +7,11 @@ function here. Each function's docstring names the chapter that derives it.
 from helpers._setup import setup  # first: sets TensorFlow's log level before it loads
 from helpers.data import (
     FASHION_MNIST_CLASSES,
+    SHAPE_CLASSES,
     DataNotFoundError,
     load_fashion_mnist,
     load_photo,
+    make_shapes,
 )
 from helpers.models import load_course_model
 
@@ -22,12 +24,14 @@ from helpers import explain, imagenet, plot
 
 __all__ = [
     "FASHION_MNIST_CLASSES",
+    "SHAPE_CLASSES",
     "DataNotFoundError",
     "explain",
     "imagenet",
     "load_course_model",
     "load_fashion_mnist",
     "load_photo",
+    "make_shapes",
     "plot",
     "setup",
 ]

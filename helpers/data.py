@@ -278,10 +278,12 @@ def make_shapes(n: int, size: int = 64, seed: int = 0, *, lines: int = 3, blobs:
     rng = np.random.default_rng(seed)
     labels = (rng.permutation(n) % len(SHAPE_CLASSES)).astype(np.int64)
     column = (n, 1, 1)
-    # The object: radius 11% to 22% of the side, fully inside the image.
+    # The object: radius 11% to 22% of the side, fully inside the image (the corners of
+    # a cross's arms reach out to 1.05 radius).
     radius = rng.uniform(0.11, 0.22, column) * size
-    cy = rng.uniform(radius + 1, size - 1 - radius)
-    cx = rng.uniform(radius + 1, size - 1 - radius)
+    margin = 1.05 * radius + 1
+    cy = rng.uniform(margin, size - 1 - margin)
+    cx = rng.uniform(margin, size - 1 - margin)
     angle = rng.uniform(0.0, 2.0 * np.pi, column)
     brightness = rng.uniform(0.55, 1.0, column)
     # The clutter.

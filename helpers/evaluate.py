@@ -56,6 +56,8 @@ ClassIndex = int | Sequence[int] | None
 #: Images per forward pass: the (image, step) pairs of a curve run as batches of this size.
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_STEPS = 32
+#: Seed of the order in which pixels with equal heatmap values are deleted or inserted.
+TIE_SEED = 0
 
 
 # -- checking arguments --------------------------------------------------------------------
@@ -167,12 +169,15 @@ def _fill(baseline, batch: np.ndarray, blur_sigma: float | None) -> np.ndarray:
 def pixel_ranks(heatmaps: np.ndarray) -> np.ndarray:
     """Each pixel's place in its map's order, most salient first: int32 ``(N, H, W)``.
 
-    Ties keep the pixels' row-major order (a stable sort), so the order, and every curve,
-    is the same on every machine.
+    Pixels with equal values (the zeros of a ReLU, a flat mask) are taken in a random
+    order, the same fixed permutation for every map (seeded, so every machine gets the
+    same curves): in row-major order, a flat region would be deleted or inserted as a band
+    from the top, which is a strange image rather than a neutral choice.
     """
     n, height, width = heatmaps.shape
     flat = heatmaps.reshape(n, -1)
-    order = np.argsort(-flat, axis=1, kind="stable")
+    tiebreak = np.random.default_rng(TIE_SEED).permutation(flat.shape[1])
+    order = np.lexsort((np.broadcast_to(tiebreak, flat.shape), -flat), axis=-1)
     ranks = np.empty_like(order)
     np.put_along_axis(ranks, order, np.arange(flat.shape[1])[None], axis=1)
     return ranks.reshape(n, height, width).astype(np.int32)
@@ -242,8 +247,8 @@ _CURVE_DOC = """Parameters
     images
         float32 ``(N, H, W, C)`` or one image ``(H, W, C)``, preprocessed for the model.
     heatmaps
-        ``(N, H, W)`` (``(H, W)`` for one image): the larger, the more salient. Ties are
-        taken in row-major order.
+        ``(N, H, W)`` (``(H, W)`` for one image): the larger, the more salient. Equal
+        values are taken in a fixed random order (:func:`pixel_ranks`).
     class_index
         ``None``: each image's predicted class (on the image itself); an int: that class
         for every image; a sequence: one class per image.
@@ -457,6 +462,8 @@ def _reinitialize(layer: keras.layers.Layer, seed: int) -> None:
     for offset, variable in enumerate(layer.weights):
         name = variable.path.rsplit("/", 1)[-1]
         initializer = getattr(layer, f"{name}_initializer", None)
+        if initializer is None and name == "kernel":  # DepthwiseConv2D names it so
+            initializer = getattr(layer, "depthwise_initializer", None)
         if initializer is None:
             initializer = keras.initializers.TruncatedNormal(stddev=0.05)
         config = initializer.get_config()

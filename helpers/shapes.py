@@ -1,0 +1,144 @@
+"""The shapes model: a small convnet for the data set whose right answers are known.
+
+Chapter 07 (``notebooks/07_evaluating_explanations.ipynb``) scores every explanation method
+of the book on :func:`helpers.data.make_shapes`, where each image's object mask says where
+the evidence is. This module builds that chapter's classifier, trains it
+(``python -m helpers.shapes``, or ``make models-ch07``; seeded and deterministic, about
+two minutes on 2 CPU cores) and loads the committed weights (:func:`load_shapes_model`).
+
+Like the course model, it ends with global average pooling and one Dense layer, so that
+every method of chapters 05 and 06, CAM included, applies to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from helpers.data import SHAPE_CLASSES, make_shapes
+from helpers.models import load_weights, save_weights
+
+#: The trained model's weights, committed next to this file (about 0.5 MB).
+SHAPES_MODEL_PATH = Path(__file__).with_name("shapes_model.weights.npz")
+SHAPES_SIZE = 64
+#: Seeds of the training and test images: the test images are never trained on.
+TRAIN_SEED, TEST_SEED = 0, 1
+
+
+def build_shapes_model(seed: int = 0) -> keras.Model:
+    """The shapes model's architecture, untrained.
+
+    Five 3x3 convolutions with ReLU (16, 32, 64, 64, 128 channels) and three 2x2 max
+    poolings, from 64 x 64 down to an 8 x 8 grid, then global average pooling and one Dense
+    layer with 4 logits, one per class of :data:`helpers.data.SHAPE_CLASSES`.
+
+    Parameters
+    ----------
+    seed
+        Seed of the weight initializers.
+
+    Returns
+    -------
+    keras.Model
+        Input ``(64, 64, 1)`` float32 in [0, 1], as :func:`helpers.data.make_shapes`
+        returns it; output 4 logits (no softmax).
+    """
+    def conv(filters: int, index: int) -> keras.layers.Conv2D:
+        return keras.layers.Conv2D(
+            filters, 3, padding="same", activation="relu", name=f"conv{index}",
+            kernel_initializer=keras.initializers.HeNormal(seed=seed + index))
+
+    def pool(index: int) -> keras.layers.MaxPooling2D:
+        return keras.layers.MaxPooling2D(2, name=f"pool{index}")
+
+    return keras.Sequential(
+        [
+            keras.Input((SHAPES_SIZE, SHAPES_SIZE, 1), name="image"),
+            conv(16, 1), pool(1),
+            conv(32, 2), pool(2),
+            conv(64, 3), conv(64, 4), pool(3),
+            conv(128, 5),
+            keras.layers.GlobalAveragePooling2D(name="gap"),
+            keras.layers.Dense(len(SHAPE_CLASSES), name="logits",
+                               kernel_initializer=keras.initializers.GlorotUniform(seed=seed)),
+        ],
+        name="shapes_model",
+    )
+
+
+def load_shapes_model(path: str | Path | None = None) -> keras.Model:
+    """The trained shapes model, built by :func:`build_shapes_model` with the committed
+    weights (no training).
+
+    Parameters
+    ----------
+    path
+        A weights file written by :func:`helpers.models.save_weights`; ``None`` loads the
+        one that ships with ``helpers``.
+
+    Returns
+    -------
+    keras.Model
+        Input ``(64, 64, 1)``, output 4 logits; test accuracy 0.99 on
+        ``make_shapes(1000, seed=TEST_SEED)``.
+    """
+    path = Path(path) if path is not None else SHAPES_MODEL_PATH
+    if not path.is_file():
+        raise FileNotFoundError(f"no shapes model weights at {path}; run `python -m "
+                                "helpers.shapes` to train them")
+    return load_weights(build_shapes_model(), path)
+
+
+def fit(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+        y_test: np.ndarray, epochs: int, batch_size: int, learning_rate: float, out: Path,
+        verbose: int = 2) -> float:
+    """Train with Adam and a cosine schedule, save the weights to ``out``, return the test
+    accuracy. The test set is only reported, never used to choose anything."""
+    steps = epochs * -(-len(x_train) // batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps,
+                                                      alpha=0.02)
+    model.compile(optimizer=keras.optimizers.Adam(schedule),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    start = time.perf_counter()
+    model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, shuffle=True,
+              validation_data=(x_test, y_test), verbose=verbose)
+    _, accuracy = model.evaluate(x_test, y_test, batch_size=500, verbose=0)
+    print(f"test accuracy {accuracy:.4f} after {epochs} epochs "
+          f"({time.perf_counter() - start:.0f} s)")
+    # Weights only: the file loads on every Keras 3 version (see helpers.models).
+    save_weights(model, out)
+    print(f"saved {out} ({out.stat().st_size / 1e6:.2f} MB)")
+    return accuracy
+
+
+def train(images: int = 8000, epochs: int = 6, batch_size: int = 32, seed: int = 0,
+          out: Path = SHAPES_MODEL_PATH, verbose: int = 2) -> float:
+    """Train the shapes model on ``make_shapes(images, seed=TRAIN_SEED)``, save it to
+    ``out`` and return its accuracy on ``make_shapes(1000, seed=TEST_SEED)``."""
+    from helpers._setup import setup
+
+    setup(seed)
+    x_train, y_train, _ = make_shapes(images, SHAPES_SIZE, seed=TRAIN_SEED)
+    x_test, y_test, _ = make_shapes(1000, SHAPES_SIZE, seed=TEST_SEED)
+    return fit(build_shapes_model(seed), x_train, y_train, x_test, y_test, epochs, batch_size,
+               2e-3, Path(out), verbose)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Train the shapes model of chapter 07.")
+    parser.add_argument("--images", type=int, default=8000)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=SHAPES_MODEL_PATH)
+    args = parser.parse_args()
+    train(args.images, args.epochs, args.batch_size, args.seed, args.out)
+
+
+if __name__ == "__main__":
+    main()
