@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export VENV
 
-.PHONY: setup book test unit notebooks book-check lint model benchmark clean
+.PHONY: setup book test unit notebooks book-check lint model benchmark clean student student-check compat
 
 setup:
 	@bash scripts/setup.sh
@@ -33,6 +33,22 @@ notebooks:
 
 book-check: book
 	$(BIN)/python -m pytest -q tests/book_check.py
+
+# The student edition: every chapter without its solutions, into _build/student/.
+student: setup
+	$(BIN)/python scripts/student.py
+
+# Every student notebook run top to bottom (minutes): no error, every self-check "Not yet".
+student-check: setup
+	STUDENT_CHECK=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_student.py -k notebook_runs
+
+# The oldest supported TensorFlow/Keras pair (requirements-compat.txt, in .venv-compat): the
+# helpers' unit tests listed here, then every notebook top to bottom (scripts/compat.sh).
+COMPAT_TESTS := tests/test_explain.py tests/test_plot.py tests/test_conv.py tests/test_data.py \
+	tests/test_models.py tests/test_exercises.py $(wildcard tests/test_ch*_exercises.py) \
+	$(wildcard tests/test_imagenet.py tests/test_evaluate.py)
+compat: setup
+	COMPAT_TESTS="$(COMPAT_TESTS)" bash scripts/compat.sh
 
 # Retrain the committed course model (about 10 minutes on 2 cores).
 model: setup
