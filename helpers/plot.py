@@ -270,8 +270,9 @@ def show_overlays(
         "fraction of the map's maximum"; ``True``: all share the largest maximum and the
         colorbar shows heatmap values, so panels can be compared.
     label
-        The colorbar's label with shared_scale, naming the heatmap's unit (for example
-        ``"|d logit / d pixel|"``); ``None``: "heatmap value".
+        The colorbar's label, naming the heatmap's unit on a shared scale (for example
+        ``"|d logit / d pixel|"``); ``None``: "heatmap value" with ``shared_scale``,
+        otherwise "fraction of the map's maximum".
     colorbar
         Draw the shared colorbar.
     size
@@ -308,10 +309,8 @@ def show_overlays(
     if colorbar:
         top = vmax if vmax else 1.0
         mappable = plt.cm.ScalarMappable(norm=plt.Normalize(0.0, top), cmap=cmap)
-    if shared_scale:
-        label = label or "heatmap value"
-    else:
-        label = "fraction of the map's maximum"
+    if label is None:
+        label = "heatmap value" if shared_scale else "fraction of the map's maximum"
     return _finish(fig, suptitle, mappable, axes, label)
 
 

@@ -208,3 +208,14 @@ def test_show_matrices_errors():
         plot.show_matrices([np.eye(2)] * 2, ["a"])
     with pytest.raises(ValueError, match=r"panel from 0 to 1, got \(2, 0, 0, 1, 1\)"):
         plot.show_matrices([np.eye(2)] * 2, boxes=[(2, 0, 0, 1, 1)])
+
+
+def test_show_overlays_labels_the_colorbar_with_the_unit_given():
+    images = np.zeros((2, 8, 8), np.float32)
+    heatmaps = np.stack([np.eye(8), 3 * np.eye(8)]).astype(np.float32)
+    for shared, default in ((True, "heatmap value"), (False, "fraction of the map's maximum")):
+        fig = plot.show_overlays(images, heatmaps, shared_scale=shared)
+        assert fig.axes[-1].get_ylabel() == default
+        fig = plot.show_overlays(images, heatmaps, shared_scale=shared, label="|d logit / d pixel|")
+        assert fig.axes[-1].get_ylabel() == "|d logit / d pixel|"
+        plt.close("all")
