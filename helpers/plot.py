@@ -64,27 +64,18 @@ def show_images(
     images = [_as_displayable(image) for image in images]
     if not images:
         raise ValueError("expected at least one image, got none")
-    if titles is not None and len(titles) != len(images):
-        raise ValueError(f"got {len(titles)} titles for {len(images)} images")
-    ncols = min(len(images), 8) if ncols is None else ncols
-    nrows = -(-len(images) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols * (1.25 if colorbar else 1),
-                                                     size * nrows + (0.3 if suptitle else 0)),
-                             squeeze=False)
-    for index, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if index >= len(images):
-            continue
-        shown = ax.imshow(images[index], cmap=cmap if images[index].ndim == 2 else None,
-                          vmin=vmin, vmax=vmax)
+    _check_titles(titles, len(images))
+    columns = min(len(images), 8) if ncols is None else ncols
+    fig, axes = _grid(len(images), ncols, size, suptitle=suptitle,
+                      extra_width=0.25 * size * columns if colorbar else 0.0)
+    for index, image in enumerate(images):
+        ax = axes.flat[index]
+        shown = ax.imshow(image, cmap=cmap if image.ndim == 2 else None, vmin=vmin, vmax=vmax)
         if titles is not None:
             ax.set_title(titles[index])
-        if colorbar and images[index].ndim == 2:
+        if colorbar and image.ndim == 2:
             fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
-    if suptitle:
-        fig.suptitle(suptitle)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, suptitle)
 
 
 def show_matrices(

@@ -219,3 +219,18 @@ def test_show_overlays_labels_the_colorbar_with_the_unit_given():
         fig = plot.show_overlays(images, heatmaps, shared_scale=shared, label="|d logit / d pixel|")
         assert fig.axes[-1].get_ylabel() == "|d logit / d pixel|"
         plt.close("all")
+
+
+@pytest.mark.parametrize("ncols", [0, -1])
+def test_show_images_rejects_a_grid_without_columns(ncols):
+    with pytest.raises(ValueError, match="ncols must be positive"):
+        plot.show_images(np.zeros((2, 4, 4)), ncols=ncols)
+
+
+def test_show_images_grid_and_titles():
+    fig = plot.show_images(np.zeros((5, 4, 4)), titles=list("abcde"), ncols=2, colorbar=True)
+    assert [ax.get_title() for ax in image_axes(fig)] == list("abcde")
+    assert len(fig.axes) == 3 * 2 + 5  # a 3x2 grid, and a colorbar beside each gray panel
+    with pytest.raises(ValueError, match="got 1 titles for 2 panels"):
+        plot.show_images(np.zeros((2, 4, 4)), titles=["a"])
+    plt.close("all")
