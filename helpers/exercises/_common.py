@@ -6,8 +6,10 @@ catches the error, names it in one line, and says what was expected instead.
 
 from __future__ import annotations
 
+import copy
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -93,7 +95,7 @@ def compare_arrays(got: Any, expected: np.ndarray, what: str, atol: float = 1e-4
     return None
 
 
-# -- judging an array a learner's function returned (chapters 03 to 06) ----------------------
+# -- judging an array a learner's function returned --------------------------------------
 def as_numbers(got: Any) -> np.ndarray | None:
     """``got`` as a float64 array, or ``None`` when it is not an array of numbers."""
     if got is None or got is Ellipsis or isinstance(got, str | bytes):
@@ -118,8 +120,11 @@ def first_slip(got: Any, slips: list[tuple[Any, str]]) -> str | None:
 
 
 def returned_none(call: str) -> CheckResult:
-    return failed(f"{call} returned None: replace the `...` placeholder with your code, and "
-                  "make sure the function ends with `return`.")
+    return failed(_NONE.format(call=call))
+
+
+_NONE = ("{call} returned None: replace the `...` placeholder with your code, and make sure "
+         "the function ends with `return`.")
 
 
 def not_numbers(call: str, got: Any) -> CheckResult | None:
@@ -133,6 +138,66 @@ def not_numbers(call: str, got: Any) -> CheckResult | None:
 def unusable(call: str, got: Any) -> CheckResult | None:
     """A verdict when ``got`` is None or not an array of numbers; ``None`` otherwise."""
     return returned_none(call) if got is None else not_numbers(call, got)
+
+
+# -- the driver: every check of a learner's function runs through check_function ---------
+#: A known slip: the wrong answer it gives (an array), or a test on the learner's answer (a
+#: function of the answer as a float array); and its hint, a sentence that follows the call
+#: ("{call}: {hint}"), or a function of the answer that writes the whole message.
+Slip = tuple[Any, str | Callable[[np.ndarray], str]]
+
+
+@dataclass
+class Case:
+    """One call of the learner's function, and what to say about its answer.
+
+    ``args`` are what the function is called with (a fresh copy each time); ``call`` how
+    the call reads in a message; ``expected`` the right answer (an array, or a test on the
+    answer); ``slips`` the known wrong answers, tried in order, the first match wins;
+    ``expects`` what the answer should be, for an answer that is not an array of numbers.
+    """
+
+    args: tuple
+    call: str
+    expected: Any
+    slips: Sequence[Slip] = ()
+    expects: str = "an array of numbers"
+
+
+def explain(got: Any, case: Case, what: str = "the result") -> str | None:
+    """``None`` when ``got`` is right; otherwise the most specific explanation: no answer,
+    not numbers, the first of ``case.slips`` it matches, or where it differs."""
+    if got is None:
+        return _NONE.format(call=case.call)
+    array = as_numbers(got)
+    if array is None:
+        return f"{case.call} returned a {type(got).__name__}; expected {case.expects}."
+    right = case.expected
+    if right(array) if callable(right) else same(array, right):
+        return None
+    for wrong, hint in case.slips:
+        if wrong(array) if callable(wrong) else same(array, wrong):
+            return hint(array) if callable(hint) else f"{case.call}: {hint}"
+    return f"{case.call}: {compare_arrays(array, right, what)}"
+
+
+def check_function(function: Any, name: str, cases: Iterable[Case], success: str,
+                   what: str = "the result") -> CheckResult:
+    """Run the learner's ``function`` on every case; the first miss becomes the verdict.
+
+    ``name`` is the function's name in the exercise (``...``: not attempted yet), and
+    ``success`` the message of a right answer. A numerical warning (0 / 0) in the learner's
+    code is not printed: the check explains the NaN it gives.
+    """
+    if function is Ellipsis:
+        return not_attempted(name)
+    for case in cases:
+        with np.errstate(all="ignore"):
+            got, error = call_safely(function, *copy.deepcopy(case.args), name=name)
+            problem = error or explain(got, case, what)
+        if problem:
+            return failed(problem)
+    return passed(success)
 
 
 def judge(call: str, got: Any, expected: np.ndarray,

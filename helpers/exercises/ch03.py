@@ -13,19 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from helpers.exercises._common import (
-    CheckResult,
-    as_numbers,
-    call_safely,
-    compare_arrays,
-    failed,
-    first_slip,
-    not_attempted,
-    not_numbers,
-    passed,
-    returned_none,
-    same,
-)
+from helpers.exercises._common import Case, CheckResult, check_function, same
 
 __all__ = [
     "check_class_top_channels",
@@ -64,54 +52,40 @@ def check_zero_fraction(zero_fraction: Callable) -> CheckResult:
         shape ``(C,)``: for each channel, the fraction of its ``N * h * w`` values that are
         exactly 0 (chapter 03, "How sparse are the maps?").
     """
-    if zero_fraction is Ellipsis:
-        return not_attempted("zero_fraction")
     batches = feature_map_batches()
-    for maps in batches:
-        expected = (maps == 0).mean(axis=(0, 1, 2))
-        call = f"zero_fraction(maps) with maps of shape {maps.shape}"
-        got, error = call_safely(zero_fraction, maps.copy(), name="zero_fraction")
-        if error:
-            return failed(error)
-        if got is None:
-            return returned_none(call)
-        if same(got, expected):
-            continue
-        verdict = not_numbers(call, got)
-        if verdict is not None:
-            return verdict
-        zeros = maps == 0
-        per_value = maps.shape[0] * maps.shape[1] * maps.shape[2]
-        slips = [
-            (1 - expected, "this is the fraction of non-zero (active) values; the exercise "
-                           "asks for the fraction of zeros."),
-            (zeros.sum(axis=(0, 1, 2)), f"these are counts of zeros; divide each by the "
-                                        f"number of values in a channel, N * h * w = "
-                                        f"{per_value}."),
-            (zeros.mean(), "this is one fraction for the whole batch; the exercise asks for "
-                           "one per channel: average over the image, height and width axes "
-                           "(0, 1, 2) and keep the channel axis."),
-            (zeros.mean(axis=(1, 2, 3)), "this is one fraction per image (axis 0); the "
-                                         "exercise asks for one per channel (the last axis)."),
-            (zeros.mean(axis=(1, 2)), "this has one fraction per image and channel; average "
-                                      "over the images (axis 0) too."),
-            (zeros.mean(axis=3), "this averaged over the channels; keep the channel axis and "
-                                 "average over the other three."),
-            ((maps < 0).mean(axis=(0, 1, 2)), "this counts negative values, and after a ReLU "
-                                              "there are none: count the values equal to 0."),
-        ]
-        hint = first_slip(got, slips)
-        if hint:
-            return failed(f"{call}: {hint}")
-        array = as_numbers(got)
-        if (array is not None and array.shape == expected.shape and np.all(np.isfinite(array))
-                and (array.min() < 0 or array.max() > 1)):
-            return failed(f"{call} returned values from {array.min():.3g} to "
-                          f"{array.max():.3g}; fractions lie between 0 and 1.")
-        return failed(f"{call}: {compare_arrays(got, expected, 'the result')}")
-    return passed(f"zero_fraction is right on {len(batches)} batches, including a channel "
-                  "that is zero everywhere (1.0: a 'dead' channel) and one that is never "
-                  "zero (0.0).")
+    return check_function(zero_fraction, "zero_fraction", map(_zero_fraction_case, batches),
+                          f"zero_fraction is right on {len(batches)} batches, including a "
+                          "channel that is zero everywhere (1.0: a 'dead' channel) and one "
+                          "that is never zero (0.0).")
+
+
+def _zero_fraction_case(maps: np.ndarray) -> Case:
+    expected = (maps == 0).mean(axis=(0, 1, 2))
+    call = f"zero_fraction(maps) with maps of shape {maps.shape}"
+    zeros = maps == 0
+    per_value = maps.shape[0] * maps.shape[1] * maps.shape[2]
+    return Case((maps,), call, expected, [
+        (1 - expected, "this is the fraction of non-zero (active) values; the exercise "
+                       "asks for the fraction of zeros."),
+        (zeros.sum(axis=(0, 1, 2)), f"these are counts of zeros; divide each by the "
+                                    f"number of values in a channel, N * h * w = "
+                                    f"{per_value}."),
+        (zeros.mean(), "this is one fraction for the whole batch; the exercise asks for "
+                       "one per channel: average over the image, height and width axes "
+                       "(0, 1, 2) and keep the channel axis."),
+        (zeros.mean(axis=(1, 2, 3)), "this is one fraction per image (axis 0); the "
+                                     "exercise asks for one per channel (the last axis)."),
+        (zeros.mean(axis=(1, 2)), "this has one fraction per image and channel; average "
+                                  "over the images (axis 0) too."),
+        (zeros.mean(axis=3), "this averaged over the channels; keep the channel axis and "
+                             "average over the other three."),
+        ((maps < 0).mean(axis=(0, 1, 2)), "this counts negative values, and after a ReLU "
+                                          "there are none: count the values equal to 0."),
+        (lambda array: (array.shape == expected.shape and np.all(np.isfinite(array))
+                        and (array.min() < 0 or array.max() > 1)),
+         lambda array: f"{call} returned values from {array.min():.3g} to "
+                       f"{array.max():.3g}; fractions lie between 0 and 1."),
+    ])
 
 
 # ---------------------------------------------------------------------------------------
@@ -128,49 +102,36 @@ def check_global_average_pool(global_average_pool: Callable) -> CheckResult:
         ``keras.layers.GlobalAveragePooling2D`` returns (chapter 03, "From maps to 128
         numbers").
     """
-    if global_average_pool is Ellipsis:
-        return not_attempted("global_average_pool")
     batches = feature_map_batches()
-    for maps in batches:
-        expected = maps.mean(axis=(1, 2))
-        call = f"global_average_pool(maps) with maps of shape {maps.shape}"
-        got, error = call_safely(global_average_pool, maps.copy(), name="global_average_pool")
-        if error:
-            return failed(error)
-        if got is None:
-            return returned_none(call)
-        if same(got, expected):
-            continue
-        verdict = not_numbers(call, got)
-        if verdict is not None:
-            return verdict
-        height, width = maps.shape[1:3]
-        slips = [
-            (maps.sum(axis=(1, 2)), f"these are sums over each map; divide by its "
-                                    f"h * w = {height * width} values to get the mean."),
-            (maps.max(axis=(1, 2)), "these are the maxima of the maps (global max pooling); "
-                                    "global average pooling takes their means."),
-            (maps.mean(axis=3), "this averaged over the channels, giving one map per image; "
-                                "average over the height and width (axes 1 and 2) instead."),
-            *([(maps.mean(axis=(0, 1, 2)), "this averaged over the images too: keep one row "
-                                           "per image, shape (N, C).")]
-              if len(maps) > 1 else []),
-            (maps.mean(axis=1), "this averaged over the height only; average over the width "
-                                "(axis 2) as well."),
-            (maps.mean(axis=2), "this averaged over the width only; average over the height "
-                                "(axis 1) as well."),
-            (maps.mean(), "this is one number for the whole batch; global average pooling "
-                          "gives one per image and channel, shape (N, C)."),
-            (maps.mean(axis=(1, 2)).T, "this is transposed: the result has one row per image "
-                                       "and one column per channel, (N, C)."),
-        ]
-        hint = first_slip(got, slips)
-        if hint:
-            return failed(f"{call}: {hint}")
-        return failed(f"{call}: {compare_arrays(got, expected, 'the result')}")
-    return passed(f"global_average_pool is right on {len(batches)} batches, square and "
-                  "rectangular maps: one mean per image and channel, shape (N, C), as "
-                  "keras.layers.GlobalAveragePooling2D computes it.")
+    return check_function(global_average_pool, "global_average_pool",
+                          map(_global_average_pool_case, batches),
+                          f"global_average_pool is right on {len(batches)} batches, square "
+                          "and rectangular maps: one mean per image and channel, shape (N, "
+                          "C), as keras.layers.GlobalAveragePooling2D computes it.")
+
+
+def _global_average_pool_case(maps: np.ndarray) -> Case:
+    height, width = maps.shape[1:3]
+    return Case((maps,), f"global_average_pool(maps) with maps of shape {maps.shape}",
+                maps.mean(axis=(1, 2)), [
+        (maps.sum(axis=(1, 2)), f"these are sums over each map; divide by its "
+                                f"h * w = {height * width} values to get the mean."),
+        (maps.max(axis=(1, 2)), "these are the maxima of the maps (global max pooling); "
+                                "global average pooling takes their means."),
+        (maps.mean(axis=3), "this averaged over the channels, giving one map per image; "
+                            "average over the height and width (axes 1 and 2) instead."),
+        *([(maps.mean(axis=(0, 1, 2)), "this averaged over the images too: keep one row "
+                                       "per image, shape (N, C).")]
+          if len(maps) > 1 else []),
+        (maps.mean(axis=1), "this averaged over the height only; average over the width "
+                            "(axis 2) as well."),
+        (maps.mean(axis=2), "this averaged over the width only; average over the height "
+                            "(axis 1) as well."),
+        (maps.mean(), "this is one number for the whole batch; global average pooling "
+                      "gives one per image and channel, shape (N, C)."),
+        (maps.mean(axis=(1, 2)).T, "this is transposed: the result has one row per image "
+                                   "and one column per channel, (N, C)."),
+    ])
 
 
 # ---------------------------------------------------------------------------------------
@@ -206,72 +167,68 @@ def check_class_top_channels(top_channels: Callable) -> CheckResult:
         ``k`` channels whose mean activation over the images of that class is highest,
         strongest first (chapter 03, "Deeper maps are more class-specific").
     """
-    if top_channels is Ellipsis:
-        return not_attempted("top_channels")
     cases = top_channel_cases()
-    for maps, labels, class_index, k in cases:
-        in_class = maps[labels == class_index]
-        means = in_class.mean(axis=(0, 1, 2))
-        expected = _ranking(means, k)
-        call = (f"top_channels(maps, labels, class_index={class_index}, k={k}) with maps of "
-                f"shape {maps.shape}")
-        got, error = call_safely(top_channels, maps.copy(), labels.copy(), class_index, k,
-                                 name="top_channels")
-        if error:
-            return failed(error)
-        if got is None:
-            return returned_none(call)
-        array = as_numbers(got)
-        if array is None:
-            return failed(f"{call} returned a {type(got).__name__}; expected a list or array "
-                          f"of {k} channel indices (ints).")
-        if array.ndim == 2 and array.shape[0] == len(in_class):
-            return failed(f"{call} returned one ranking per image, shape {array.shape}; "
-                          "average over the images of the class first, then rank the "
-                          f"channels once: {k} indices.")
-        if array.ndim == 0:
-            array = array.reshape(1)
-        if array.ndim != 1:
-            return failed(f"{call} returned an array of shape {array.shape}; expected {k} "
-                          f"channel indices, shape ({k},).")
-        if not np.all(np.isfinite(array)):
-            return failed(f"{call} returned NaN or infinity; expected {k} channel indices.")
-        if array.tolist() == expected.tolist():
-            continue
-        if same(array, means[expected]):
-            return failed(f"{call} returned the mean activations of the top channels; "
-                          "return their indices (np.argsort gives indices).")
-        if not np.all(array == np.round(array)):
-            return failed(f"{call} returned {np.round(array, 3).tolist()}; expected {k} "
-                          "channel indices (whole numbers from 0 to C - 1).")
-        if len(array) != k:
-            return failed(f"{call} returned {len(array)} channels, expected k = {k}.")
-        ascending = np.argsort(means, kind="stable")
-        slips = [
-            (_ranking(maps.mean(axis=(0, 1, 2)), k),
-             "these are the top channels over all the images; keep only the images of the "
-             "class, maps[labels == class_index], before averaging."),
-            (ascending[:k], "these are the weakest channels: sort by decreasing mean "
-                            "(np.argsort(-means) or np.argsort(means)[::-1])."),
-            (ascending[-k:], "the right channels, but weakest first: put the strongest "
-                             "first (reverse the order)."),
-            (_ranking(in_class.max(axis=(0, 1, 2)), k),
-             "this ranks the channels by their largest value; rank them by their mean "
-             "activation over the class's images and positions."),
-        ]
-        hint = first_slip(array, slips)
-        if hint:
-            return failed(f"{call} returned {array.astype(int).tolist()}: {hint}")
-        if sorted(array.tolist()) == sorted(expected.tolist()):
-            return failed(f"{call} returned {array.astype(int).tolist()}: the right channels "
-                          f"in the wrong order; expected {expected.tolist()}, strongest "
-                          "first.")
-        return failed(f"{call} returned {array.astype(int).tolist()}, expected "
-                      f"{expected.tolist()}: the channels with the highest mean activation "
-                      f"over the {len(in_class)} images of class {class_index}, strongest "
-                      "first.")
-    return passed(f"top_channels is right on {len(cases)} cases: the mean over the class's "
-                  "images and positions, ranked strongest first.")
+    return check_function(top_channels, "top_channels",
+                          (_top_channels_case(*case) for case in cases),
+                          f"top_channels is right on {len(cases)} cases: the mean over the "
+                          "class's images and positions, ranked strongest first.")
+
+
+def _top_channels_case(maps: np.ndarray, labels: np.ndarray, class_index: int,
+                       k: int) -> Case:
+    in_class = maps[labels == class_index]
+    means = in_class.mean(axis=(0, 1, 2))
+    expected = _ranking(means, k)
+    call = (f"top_channels(maps, labels, class_index={class_index}, k={k}) with maps of "
+            f"shape {maps.shape}")
+    ascending = np.argsort(means, kind="stable")
+
+    def indices(array):  # a single index counts as a list of one
+        return np.atleast_1d(array)
+
+    def ranks(wrong, hint):
+        return (lambda array: same(indices(array), wrong),
+                lambda array: f"{call} returned {indices(array).astype(int).tolist()}: {hint}")
+
+    return Case((maps, labels, class_index, k), call,
+                lambda array: indices(array).tolist() == expected.tolist(), [
+        (lambda array: array.ndim == 2 and array.shape[0] == len(in_class),
+         lambda array: f"{call} returned one ranking per image, shape {array.shape}; "
+                       "average over the images of the class first, then rank the channels "
+                       f"once: {k} indices."),
+        (lambda array: indices(array).ndim != 1,
+         lambda array: f"{call} returned an array of shape {array.shape}; expected {k} "
+                       f"channel indices, shape ({k},)."),
+        (lambda array: not np.all(np.isfinite(array)),
+         lambda array: f"{call} returned NaN or infinity; expected {k} channel indices."),
+        (lambda array: same(indices(array), means[expected]),
+         lambda array: f"{call} returned the mean activations of the top channels; return "
+                       "their indices (np.argsort gives indices)."),
+        (lambda array: not np.all(array == np.round(array)),
+         lambda array: f"{call} returned {np.round(indices(array), 3).tolist()}; expected "
+                       f"{k} channel indices (whole numbers from 0 to C - 1)."),
+        (lambda array: len(indices(array)) != k,
+         lambda array: f"{call} returned {len(indices(array))} channels, expected k = {k}."),
+        ranks(_ranking(maps.mean(axis=(0, 1, 2)), k),
+              "these are the top channels over all the images; keep only the images of the "
+              "class, maps[labels == class_index], before averaging."),
+        ranks(ascending[:k], "these are the weakest channels: sort by decreasing mean "
+                             "(np.argsort(-means) or np.argsort(means)[::-1])."),
+        ranks(ascending[-k:], "the right channels, but weakest first: put the strongest "
+                              "first (reverse the order)."),
+        ranks(_ranking(in_class.max(axis=(0, 1, 2)), k),
+              "this ranks the channels by their largest value; rank them by their mean "
+              "activation over the class's images and positions."),
+        (lambda array: sorted(indices(array).tolist()) == sorted(expected.tolist()),
+         lambda array: f"{call} returned {indices(array).astype(int).tolist()}: the right "
+                       f"channels in the wrong order; expected {expected.tolist()}, "
+                       "strongest first."),
+        (lambda array: True,
+         lambda array: f"{call} returned {indices(array).astype(int).tolist()}, expected "
+                       f"{expected.tolist()}: the channels with the highest mean activation "
+                       f"over the {len(in_class)} images of class {class_index}, strongest "
+                       "first."),
+    ], expects=f"a list or array of {k} channel indices (ints)")
 
 
 # ---------------------------------------------------------------------------------------
@@ -338,10 +295,6 @@ def _window_centered(layers, row):
     return jump * row - (width - 1) // 2, jump * row + width // 2
 
 
-def _show_window_call(layers, row) -> str:
-    return f"input_window({list(layers)}, row={row})"
-
-
 def check_input_window(input_window_function: Callable) -> CheckResult:
     """Check ``input_window(layers, row)``: the input rows one row of a deep map sees.
 
@@ -354,72 +307,70 @@ def check_input_window(input_window_function: Callable) -> CheckResult:
         row depends on, counting rows of the padding too (negative, or past the image's
         last row). The same holds for columns. Chapter 03, "How far one position sees".
     """
-    if input_window_function is Ellipsis:
-        return not_attempted("input_window")
-    answers = []
-    for layers, row in WINDOW_CASES:
-        call = _show_window_call(layers, row)
-        # A fresh list for every call, so that a function that modifies it changes nothing.
-        got, error = call_safely(input_window_function, [tuple(layer) for layer in layers],
-                                 row, name="input_window")
-        if error:
-            return failed(error)
-        if got is None:
-            return returned_none(call)
-        array = as_numbers(got)
-        expected = input_window(layers, row)
-        if array is None:
-            return failed(f"{call} returned a {type(got).__name__}; expected two row numbers, "
-                          "(first, last).")
-        if array.ndim == 0:
-            width = expected[1] - expected[0] + 1
-            if array == width:
-                return failed(f"{call} returned {array:g}, the window's width (its receptive "
-                              "field); return where the window is: its first and last input "
-                              "rows, (first, last), with last - first + 1 equal to that width.")
-            return failed(f"{call} returned one number, {array:g}; expected two row numbers, "
-                          "(first, last).")
-        if array.shape != (2,):
-            return failed(f"{call} returned an array of shape {array.shape}; expected two row "
-                          "numbers, (first, last).")
-        if not np.all(np.isfinite(array)):
-            return failed(f"{call} returned NaN or infinity; expected two row numbers.")
-        answers.append(tuple(array.tolist()))
-        if answers[-1] == expected:
-            continue
-        shown = [int(v) if float(v).is_integer() else float(v) for v in answers[-1]]
-        message = f"{call} returned {tuple(shown)}, expected {expected}."
-        if answers[-1] == expected[::-1]:
-            return failed(f"{message} The first row comes first: (first, last), first <= last.")
-        slips = [
-            (_window_without_padding,
-             "The padding is missing: a layer with P rows of zeros above its input computes "
-             "its output row i from input rows S i - P to S i - P + K - 1, so the window "
-             "starts P rows higher, in the padding for the top rows."),
-            (_window_forward,
-             "The layers were walked from the input up. Start from the last layer's row and "
-             "go back toward the input: it is the later layers' rows that the earlier layers' "
-             "strides spread apart."),
-            (_window_without_stride,
-             "The strides are missing: going back through a layer with stride S multiplies "
-             "the row numbers by S (output row i starts at input row S i - P), so after two "
-             "2x2 poolings neighboring rows of conv5 are 4 input rows apart."),
-            (_window_kernel_not_minus_one,
-             "The window is one row too long at each layer: a K x K window covers K rows, "
-             "so it ends K - 1 rows after its first row, not K."),
-            (_window_centered,
-             "The width is right but the window is centered on jump x row, and windows are "
-             "not centered: a 2x2 pooling's output row i covers its input rows 2i and "
-             "2i + 1, not 2i - 1 to 2i + 1. Walk the window back layer by layer."),
-        ]
-        for slip, hint in slips:
-            if answers[-1] == tuple(slip(layers, row)):
-                return failed(f"{message} {hint}")
-        return failed(f"{message} Walk back from the last layer: a layer (K, S, P) computes "
-                      "its output rows first..last from its input rows S first - P to "
-                      "S last - P + K - 1.")
+    return check_function(input_window_function, "input_window",
+                          (_input_window_case(*case) for case in WINDOW_CASES),
+                          _input_window_success())
+
+
+def _input_window_case(layers, row: int) -> Case:
+    call = f"input_window({list(layers)}, row={row})"
+    expected = input_window(layers, row)
+    width = expected[1] - expected[0] + 1
+
+    def said(array):
+        shown = [int(v) if float(v).is_integer() else float(v) for v in array.tolist()]
+        return f"{call} returned {tuple(shown)}, expected {expected}."
+
+    def walked(slip, hint):
+        return (lambda array: tuple(array.tolist()) == tuple(slip(layers, row)),
+                lambda array: f"{said(array)} {hint}")
+
+    return Case((list(layers), row), call,
+                lambda array: array.shape == (2,) and tuple(array.tolist()) == expected, [
+        (lambda array: array.ndim == 0 and array == width,
+         lambda array: f"{call} returned {array:g}, the window's width (its receptive "
+                       "field); return where the window is: its first and last input rows, "
+                       "(first, last), with last - first + 1 equal to that width."),
+        (lambda array: array.ndim == 0,
+         lambda array: f"{call} returned one number, {array:g}; expected two row numbers, "
+                       "(first, last)."),
+        (lambda array: array.shape != (2,),
+         lambda array: f"{call} returned an array of shape {array.shape}; expected two row "
+                       "numbers, (first, last)."),
+        (lambda array: not np.all(np.isfinite(array)),
+         lambda array: f"{call} returned NaN or infinity; expected two row numbers."),
+        (lambda array: tuple(array.tolist()) == expected[::-1],
+         lambda array: f"{said(array)} The first row comes first: (first, last), first <= "
+                       "last."),
+        walked(_window_without_padding,
+               "The padding is missing: a layer with P rows of zeros above its input computes "
+               "its output row i from input rows S i - P to S i - P + K - 1, so the window "
+               "starts P rows higher, in the padding for the top rows."),
+        walked(_window_forward,
+               "The layers were walked from the input up. Start from the last layer's row and "
+               "go back toward the input: it is the later layers' rows that the earlier "
+               "layers' strides spread apart."),
+        walked(_window_without_stride,
+               "The strides are missing: going back through a layer with stride S multiplies "
+               "the row numbers by S (output row i starts at input row S i - P), so after two "
+               "2x2 poolings neighboring rows of conv5 are 4 input rows apart."),
+        walked(_window_kernel_not_minus_one,
+               "The window is one row too long at each layer: a K x K window covers K rows, "
+               "so it ends K - 1 rows after its first row, not K."),
+        walked(_window_centered,
+               "The width is right but the window is centered on jump x row, and windows are "
+               "not centered: a 2x2 pooling's output row i covers its input rows 2i and "
+               "2i + 1, not 2i - 1 to 2i + 1. Walk the window back layer by layer."),
+        (lambda array: True,
+         lambda array: f"{said(array)} Walk back from the last layer: a layer (K, S, P) "
+                       "computes its output rows first..last from its input rows S first - P "
+                       "to S last - P + K - 1."),
+    ], expects="two row numbers, (first, last)")
+
+
+def _input_window_success() -> str:
     course = [input_window(COURSE_MODEL_STACK, row) for row in (0, 3)]
-    return passed(f"input_window is right on {len(WINDOW_CASES)} stacks and rows. Row 3, the "
-                  f"middle of conv5's 7 rows, sees input rows {course[1][0]} to {course[1][1]} "
-                  f"of 28; row 0 sees rows {course[0][0]} to {course[0][1]}, the first "
-                  f"{-course[0][0]} of them in the zero padding.")
+    return (f"input_window is right on {len(WINDOW_CASES)} stacks and rows. Row 3, the "
+            f"middle of conv5's 7 rows, sees input rows {course[1][0]} to {course[1][1]} "
+            f"of 28; row 0 sees rows {course[0][0]} to {course[0][1]}, the first "
+            f"{-course[0][0]} of them in the zero padding.")
