@@ -13,18 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from helpers.exercises._common import (
-    CheckResult,
-    as_numbers,
-    call_safely,
-    compare_arrays,
-    failed,
-    first_slip,
-    not_attempted,
-    passed,
-    same,
-    unusable,
-)
+from helpers.exercises._common import Case, CheckResult, check_function
 
 __all__ = [
     "check_cam_combination",
@@ -60,54 +49,44 @@ def check_grad_cam_weights(grad_cam_weights: Callable) -> CheckResult:
         each channel's gradient over the ``h * w`` positions (chapter 06, "Grad-CAM by
         hand").
     """
-    if grad_cam_weights is Ellipsis:
-        return not_attempted("grad_cam_weights")
     batches = gradient_batches()
-    for gradients in batches:
-        expected = gradients.mean(axis=(1, 2))
-        call = f"grad_cam_weights(gradients) with gradients of shape {gradients.shape}"
-        got, error = call_safely(grad_cam_weights, gradients.copy(), name="grad_cam_weights")
-        if error:
-            return failed(error)
-        verdict = unusable(call, got)
-        if verdict is not None:
-            return verdict
-        if same(got, expected):
-            continue
-        height, width = gradients.shape[1:3]
-        slips = [
-            (gradients.sum(axis=(1, 2)), f"these are sums over the positions; Grad-CAM "
-                                         f"averages them: divide by h * w = "
-                                         f"{height * width}."),
-            (gradients.max(axis=(1, 2)), "these are the largest gradients of each channel; "
-                                         "Grad-CAM takes their mean over the positions."),
-            (np.abs(gradients).mean(axis=(1, 2)), "this averaged the absolute values; keep "
-                                                  "the sign: a channel whose gradient is "
-                                                  "negative counts against the class."),
-            (np.maximum(gradients, 0).mean(axis=(1, 2)), "this averaged only the positive "
-                                                         "gradients; Grad-CAM averages the "
-                                                         "signed gradient (its ReLU comes "
-                                                         "after the weighted sum)."),
-            (gradients.mean(axis=3), "this averaged over the channels, giving one map per "
-                                     "image; average over the height and width (axes 1 "
-                                     "and 2) instead."),
-            *([(gradients.mean(axis=(0, 1, 2)), "this averaged over the images too: keep one "
-                                                "row of weights per image, shape (N, C).")]
-              if len(gradients) > 1 else []),
-            (gradients.mean(axis=1), "this averaged over the height only; average over the "
-                                     "width (axis 2) as well."),
-            (gradients.mean(axis=2), "this averaged over the width only; average over the "
-                                     "height (axis 1) as well."),
-            (gradients.mean(axis=(1, 2)).T, "this is transposed: one row per image and one "
-                                            "column per channel, (N, C)."),
-        ]
-        hint = first_slip(got, slips)
-        if hint:
-            return failed(f"{call}: {hint}")
-        return failed(f"{call}: {compare_arrays(got, expected, 'the result')}")
-    return passed(f"grad_cam_weights is right on {len(batches)} batches: the signed mean of "
-                  "each channel's gradient over the positions, one weight per image and "
-                  "channel, (N, C).")
+    return check_function(grad_cam_weights, "grad_cam_weights",
+                          map(_grad_cam_weights_case, batches),
+                          f"grad_cam_weights is right on {len(batches)} batches: the signed "
+                          "mean of each channel's gradient over the positions, one weight per "
+                          "image and channel, (N, C).")
+
+
+def _grad_cam_weights_case(gradients: np.ndarray) -> Case:
+    height, width = gradients.shape[1:3]
+    return Case((gradients,),
+                f"grad_cam_weights(gradients) with gradients of shape {gradients.shape}",
+                gradients.mean(axis=(1, 2)), [
+        (gradients.sum(axis=(1, 2)), f"these are sums over the positions; Grad-CAM "
+                                     f"averages them: divide by h * w = "
+                                     f"{height * width}."),
+        (gradients.max(axis=(1, 2)), "these are the largest gradients of each channel; "
+                                     "Grad-CAM takes their mean over the positions."),
+        (np.abs(gradients).mean(axis=(1, 2)), "this averaged the absolute values; keep "
+                                              "the sign: a channel whose gradient is "
+                                              "negative counts against the class."),
+        (np.maximum(gradients, 0).mean(axis=(1, 2)), "this averaged only the positive "
+                                                     "gradients; Grad-CAM averages the "
+                                                     "signed gradient (its ReLU comes "
+                                                     "after the weighted sum)."),
+        (gradients.mean(axis=3), "this averaged over the channels, giving one map per "
+                                 "image; average over the height and width (axes 1 "
+                                 "and 2) instead."),
+        *([(gradients.mean(axis=(0, 1, 2)), "this averaged over the images too: keep one "
+                                            "row of weights per image, shape (N, C).")]
+          if len(gradients) > 1 else []),
+        (gradients.mean(axis=1), "this averaged over the height only; average over the "
+                                 "width (axis 2) as well."),
+        (gradients.mean(axis=2), "this averaged over the width only; average over the "
+                                 "height (axis 1) as well."),
+        (gradients.mean(axis=(1, 2)).T, "this is transposed: one row per image and one "
+                                        "column per channel, (N, C)."),
+    ])
 
 
 # ---------------------------------------------------------------------------------------
@@ -141,52 +120,41 @@ def check_cam_combination(combine: Callable) -> CheckResult:
         its weight, summed over the channels, then the positive part (chapter 06, "CAM by
         hand").
     """
-    if combine is Ellipsis:
-        return not_attempted("combine")
     cases = combination_cases()
-    for activations, weights in cases:
-        weighted = activations * weights[:, None, None, :]
-        total = weighted.sum(axis=3)
-        expected = np.maximum(total, 0)
-        call = (f"combine(activations, weights) with activations of shape "
-                f"{activations.shape} and weights of shape {weights.shape}")
-        got, error = call_safely(combine, activations.copy(), weights.copy(), name="combine")
-        if error:
-            return failed(error)
-        verdict = unusable(call, got)
-        if verdict is not None:
-            return verdict
-        if same(got, expected):
-            continue
-        channels = activations.shape[3]
-        slips = [
-            (total, "this is the weighted sum without the ReLU: keep only its positive part "
-                    "(np.maximum(..., 0)), the evidence for the class."),
-            (np.maximum(weighted, 0).sum(axis=3), "this applied the ReLU to each weighted "
-                                                  "channel before the sum, so negative "
-                                                  "evidence never cancels positive evidence; "
-                                                  "sum over the channels first, then ReLU."),
-            (np.abs(total), "this took the absolute value of the sum; the ReLU sets the "
-                            "negative positions to 0 instead."),
-            (np.maximum(weighted.mean(axis=3), 0), f"this averaged over the channels; CAM "
-                                                   f"sums them (the mean is {channels} "
-                                                   f"times smaller)."),
-            (np.maximum(np.einsum("nhwk,k->nhw", activations, weights[0]), 0),
-             "this used the first image's weights for every image; each image has its own "
-             "row of weights, weights[n]."),
-            (np.maximum(activations.sum(axis=3), 0), "this ignored the weights: multiply "
-                                                     "each channel by its weight before "
-                                                     "summing."),
-            (np.maximum(weighted, 0), "this kept the channel axis, shape (N, h, w, C); sum "
-                                      "the weighted channels over the last axis."),
-        ]
-        hint = first_slip(got, slips)
-        if hint:
-            return failed(f"{call}: {hint}")
-        return failed(f"{call}: {compare_arrays(got, expected, 'the result')}")
-    return passed(f"combine is right on {len(cases)} cases: each image's channels weighed by "
-                  "its own weights and summed, negative evidence cancelling positive "
-                  "evidence before the ReLU.")
+    return check_function(combine, "combine", (_combination_case(*case) for case in cases),
+                          f"combine is right on {len(cases)} cases: each image's channels "
+                          "weighed by its own weights and summed, negative evidence "
+                          "cancelling positive evidence before the ReLU.")
+
+
+def _combination_case(activations: np.ndarray, weights: np.ndarray) -> Case:
+    weighted = activations * weights[:, None, None, :]
+    total = weighted.sum(axis=3)
+    channels = activations.shape[3]
+    return Case((activations, weights),
+                f"combine(activations, weights) with activations of shape "
+                f"{activations.shape} and weights of shape {weights.shape}",
+                np.maximum(total, 0), [
+        (total, "this is the weighted sum without the ReLU: keep only its positive part "
+                "(np.maximum(..., 0)), the evidence for the class."),
+        (np.maximum(weighted, 0).sum(axis=3), "this applied the ReLU to each weighted "
+                                              "channel before the sum, so negative "
+                                              "evidence never cancels positive evidence; "
+                                              "sum over the channels first, then ReLU."),
+        (np.abs(total), "this took the absolute value of the sum; the ReLU sets the "
+                        "negative positions to 0 instead."),
+        (np.maximum(weighted.mean(axis=3), 0), f"this averaged over the channels; CAM "
+                                               f"sums them (the mean is {channels} "
+                                               f"times smaller)."),
+        (np.maximum(np.einsum("nhwk,k->nhw", activations, weights[0]), 0),
+         "this used the first image's weights for every image; each image has its own "
+         "row of weights, weights[n]."),
+        (np.maximum(activations.sum(axis=3), 0), "this ignored the weights: multiply "
+                                                 "each channel by its weight before "
+                                                 "summing."),
+        (np.maximum(weighted, 0), "this kept the channel axis, shape (N, h, w, C); sum "
+                                  "the weighted channels over the last axis."),
+    ])
 
 
 # ---------------------------------------------------------------------------------------
@@ -221,50 +189,37 @@ def check_normalize_cam(normalize: Callable) -> CheckResult:
         map divided by its own maximum, so that its peak is 1 and 0 stays 0; an all-zero
         map stays all zero instead of becoming NaN (chapter 06, "Overlays").
     """
-    if normalize is Ellipsis:
-        return not_attempted("normalize")
     batches = heatmap_batches()
-    for heatmaps in batches:
-        expected = _by_max(heatmaps)
-        call = f"normalize(heatmaps) with heatmaps of shape {heatmaps.shape}"
-        with np.errstate(all="ignore"):  # 0 / 0 is explained below, not warned about
-            got, error = call_safely(normalize, heatmaps.copy(), name="normalize")
-        if error:
-            return failed(error)
-        verdict = unusable(call, got)
-        if verdict is not None:
-            return verdict
-        if same(got, expected):
-            continue
-        array = as_numbers(got)
-        zero_maps = [int(n) for n in np.flatnonzero(heatmaps.max(axis=(1, 2)) == 0)]
-        if (array.shape == expected.shape and zero_maps
-                and not np.all(np.isfinite(array[zero_maps]))):
-            return failed(f"{call}: heatmap {zero_maps[0]} is all zero, and 0 / 0 gave NaN; "
-                          "return zeros for a map whose maximum is 0 (np.divide with "
-                          "`where=`, or a test on the maximum).")
-        low = heatmaps.min(axis=(1, 2), keepdims=True)
-        spread = heatmaps.max(axis=(1, 2), keepdims=True) - low
-        min_max = np.divide(heatmaps - low, spread, out=np.zeros_like(heatmaps),
-                            where=spread > 0)
-        total = heatmaps.sum(axis=(1, 2), keepdims=True)
-        slips = [
-            (min_max, "this is min-max scaling, which moves each map's smallest value to 0; "
-                      "divide by the maximum only, so that a weak but positive region keeps "
-                      "its share of the evidence."),
-            (heatmaps / heatmaps.max(), "this divided every map by the largest value of the "
-                                        "whole batch; divide each map by its own maximum "
-                                        "(max over axes 1 and 2, keepdims=True)."),
-            (np.divide(heatmaps, total, out=np.zeros_like(heatmaps), where=total > 0),
-             "this divided each map by its sum, so the values add up to 1; divide by the "
-             "maximum, so that the peak is 1."),
-        ]
-        hint = first_slip(got, slips)
-        if hint:
-            return failed(f"{call}: {hint}")
-        return failed(f"{call}: {compare_arrays(got, expected, 'the result')}")
-    return passed(f"normalize is right on {len(batches)} batches: each map divided by its own "
-                  "maximum, its peak at 1, and an all-zero map left at 0 (no NaN).")
+    return check_function(normalize, "normalize", map(_normalize_case, batches),
+                          f"normalize is right on {len(batches)} batches: each map divided by "
+                          "its own maximum, its peak at 1, and an all-zero map left at 0 (no "
+                          "NaN).")
+
+
+def _normalize_case(heatmaps: np.ndarray) -> Case:
+    expected = _by_max(heatmaps)
+    zero_maps = [int(n) for n in np.flatnonzero(heatmaps.max(axis=(1, 2)) == 0)]
+    low = heatmaps.min(axis=(1, 2), keepdims=True)
+    spread = heatmaps.max(axis=(1, 2), keepdims=True) - low
+    min_max = np.divide(heatmaps - low, spread, out=np.zeros_like(heatmaps), where=spread > 0)
+    total = heatmaps.sum(axis=(1, 2), keepdims=True)
+    return Case((heatmaps,), f"normalize(heatmaps) with heatmaps of shape {heatmaps.shape}",
+                expected, [
+        *([(lambda array: (array.shape == expected.shape
+                           and not np.all(np.isfinite(array[zero_maps]))),
+            f"heatmap {zero_maps[0]} is all zero, and 0 / 0 gave NaN; return zeros for a "
+            "map whose maximum is 0 (np.divide with `where=`, or a test on the maximum).")]
+          if zero_maps else []),
+        (min_max, "this is min-max scaling, which moves each map's smallest value to 0; "
+                  "divide by the maximum only, so that a weak but positive region keeps "
+                  "its share of the evidence."),
+        (heatmaps / heatmaps.max(), "this divided every map by the largest value of the "
+                                    "whole batch; divide each map by its own maximum "
+                                    "(max over axes 1 and 2, keepdims=True)."),
+        (np.divide(heatmaps, total, out=np.zeros_like(heatmaps), where=total > 0),
+         "this divided each map by its sum, so the values add up to 1; divide by the "
+         "maximum, so that the peak is 1."),
+    ])
 
 
 # ---------------------------------------------------------------------------------------
@@ -311,75 +266,63 @@ def check_grad_cam_plus_plus_weights(grad_cam_plus_plus_weights: Callable) -> Ch
         factor ``exp(y^c)``), in closed form, with no gradient (chapter 06, exercise
         "Grad-CAM++ on a global-average-pooling head").
     """
-    if grad_cam_plus_plus_weights is Ellipsis:
-        return not_attempted("grad_cam_plus_plus_weights")
     cases = gap_head_cases()
-    for activations, weights in cases:
-        expected = gap_grad_cam_plus_plus_weights(activations, weights)
-        call = (f"grad_cam_plus_plus_weights(activations, dense_weights) with activations of "
-                f"shape {activations.shape} and dense_weights of shape {weights.shape}")
-        with np.errstate(all="ignore"):  # a wrong answer may divide by 0: explained below
-            got, error = call_safely(grad_cam_plus_plus_weights, activations.copy(),
-                                     weights.copy(), name="grad_cam_plus_plus_weights")
-        if error:
-            return failed(error)
-        verdict = unusable(call, got)
-        if verdict is not None:
-            return verdict
-        if same(got, expected):
-            continue
-        positions = activations.shape[1] * activations.shape[2]
-        w = weights.astype(np.float64)
-        positive = np.maximum(w, 0)
-        mean = activations.astype(np.float64).mean(axis=(1, 2))
-        total = activations.astype(np.float64).sum(axis=(1, 2))
-        gradient = w / positions
-        with np.errstate(all="ignore"):
-            slips = [
-                (w / (2 + w * mean), "channels whose Dense weight is negative came out negative; "
-                                     "Grad-CAM++ sums ReLU(G), and a negative gradient "
-                                     "counts 0: those channels weigh nothing."),
-                (positive / (2 / positions + positive * mean),
-                 f"this took the gradient dy/dA_ij to be w; global average pooling divides "
-                 f"by the Z = h * w = {positions} positions, so it is w / Z."),
-                (expected / positions, f"this is one position's term a * ReLU(G); the "
-                                       f"weight sums it over all Z = {positions} positions "
-                                       f"(here they are all equal)."),
-                (positive / (2 + positive * mean / positions),
-                 "the denominator has the sum of the activations over the positions, "
-                 "sum_ab A_ab, not their mean: with G = w / Z, G * sum_ab A_ab = w * mean(A)."),
-                (positive / (2 + positive * total),
-                 f"this used w itself for one G and w / Z for another; with G = w / Z "
-                 f"everywhere, G * sum_ab A_ab = w * mean(A) (Z = {positions})."),
-                (gradient, "these are Grad-CAM's weights, the mean gradient w / Z; "
-                           "Grad-CAM++ weighs each positive gradient with its coefficient "
-                           "a = G^2 / (2 G^2 + sum_ab A_ab G^3)."),
-                (np.maximum(gradient, 0), "this is Grad-CAM's weight w / Z with a ReLU; the "
-                                          "coefficient a = 1 / (2 + G sum_ab A_ab) is "
-                                          "missing."),
-                (w, "these are the Dense weights, CAM's; Grad-CAM++ weighs each positive "
-                    "gradient with its coefficient a."),
-                (positive, "this is ReLU(w), without the coefficient a = 1 / (2 + G "
-                           "sum_ab A_ab)."),
-                (positive / 2, "the denominator's second term, sum_ab A_ab G^3, is missing: "
-                               "that is where the activations enter."),
-                (1 / (2 + w * mean), "these are the coefficients a themselves; the weight is "
-                                     "the sum over the positions of a * ReLU(G)."),
-                (np.where(w > 0, 1 / (2 + w * mean), 0.0),
-                 "these are the coefficients a of the positive channels; the weight is the "
-                 "sum over the positions of a * ReLU(G), with G = w / Z."),
-                (positive * mean / (2 + positive * mean),
-                 "this multiplied by the mean activation; the weight is sum_ij a * ReLU(G), "
-                 "and the activations enter only through the denominator of a."),
-            ]
-        hint = first_slip(got, slips)
-        if hint:
-            return failed(f"{call}: {hint}")
-        array = as_numbers(got)
-        if array is not None and array.shape == activations.shape:
-            return failed(f"{call}: this kept the positions, shape (N, h, w, C); the weight "
-                          "sums over them (axes 1 and 2), one per image and channel, (N, C).")
-        return failed(f"{call}: {compare_arrays(got, expected, 'the result')}")
-    return passed(f"grad_cam_plus_plus_weights is right on {len(cases)} cases: behind global "
-                  "average pooling a = 1 / (2 + w mean(A)) at every position, so Grad-CAM++ "
-                  "weighs channel k by ReLU(w_k) / (2 + w_k mean(A^k)).")
+    return check_function(grad_cam_plus_plus_weights, "grad_cam_plus_plus_weights",
+                          (_gap_head_case(*case) for case in cases),
+                          f"grad_cam_plus_plus_weights is right on {len(cases)} cases: behind "
+                          "global average pooling a = 1 / (2 + w mean(A)) at every position, "
+                          "so Grad-CAM++ weighs channel k by ReLU(w_k) / (2 + w_k mean(A^k)).")
+
+
+@np.errstate(all="ignore")  # a wrong answer may divide by 0: its hint says so
+def _gap_head_case(activations: np.ndarray, weights: np.ndarray) -> Case:
+    positions = activations.shape[1] * activations.shape[2]
+    expected = gap_grad_cam_plus_plus_weights(activations, weights)
+    w = weights.astype(np.float64)
+    positive = np.maximum(w, 0)
+    mean = activations.astype(np.float64).mean(axis=(1, 2))
+    total = activations.astype(np.float64).sum(axis=(1, 2))
+    gradient = w / positions
+    return Case((activations, weights),
+                f"grad_cam_plus_plus_weights(activations, dense_weights) with activations of "
+                f"shape {activations.shape} and dense_weights of shape {weights.shape}",
+                expected, [
+        (w / (2 + w * mean), "channels whose Dense weight is negative came out negative; "
+                             "Grad-CAM++ sums ReLU(G), and a negative gradient "
+                             "counts 0: those channels weigh nothing."),
+        (positive / (2 / positions + positive * mean),
+         f"this took the gradient dy/dA_ij to be w; global average pooling divides "
+         f"by the Z = h * w = {positions} positions, so it is w / Z."),
+        (expected / positions, f"this is one position's term a * ReLU(G); the "
+                               f"weight sums it over all Z = {positions} positions "
+                               f"(here they are all equal)."),
+        (positive / (2 + positive * mean / positions),
+         "the denominator has the sum of the activations over the positions, "
+         "sum_ab A_ab, not their mean: with G = w / Z, G * sum_ab A_ab = w * mean(A)."),
+        (positive / (2 + positive * total),
+         f"this used w itself for one G and w / Z for another; with G = w / Z "
+         f"everywhere, G * sum_ab A_ab = w * mean(A) (Z = {positions})."),
+        (gradient, "these are Grad-CAM's weights, the mean gradient w / Z; "
+                   "Grad-CAM++ weighs each positive gradient with its coefficient "
+                   "a = G^2 / (2 G^2 + sum_ab A_ab G^3)."),
+        (np.maximum(gradient, 0), "this is Grad-CAM's weight w / Z with a ReLU; the "
+                                  "coefficient a = 1 / (2 + G sum_ab A_ab) is "
+                                  "missing."),
+        (w, "these are the Dense weights, CAM's; Grad-CAM++ weighs each positive "
+            "gradient with its coefficient a."),
+        (positive, "this is ReLU(w), without the coefficient a = 1 / (2 + G "
+                   "sum_ab A_ab)."),
+        (positive / 2, "the denominator's second term, sum_ab A_ab G^3, is missing: "
+                       "that is where the activations enter."),
+        (1 / (2 + w * mean), "these are the coefficients a themselves; the weight is "
+                             "the sum over the positions of a * ReLU(G)."),
+        (np.where(w > 0, 1 / (2 + w * mean), 0.0),
+         "these are the coefficients a of the positive channels; the weight is the "
+         "sum over the positions of a * ReLU(G), with G = w / Z."),
+        (positive * mean / (2 + positive * mean),
+         "this multiplied by the mean activation; the weight is sum_ij a * ReLU(G), "
+         "and the activations enter only through the denominator of a."),
+        (lambda array: array.shape == activations.shape,
+         "this kept the positions, shape (N, h, w, C); the weight sums over them (axes 1 "
+         "and 2), one per image and channel, (N, C)."),
+    ])
