@@ -15,11 +15,10 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from helpers.exercises._common import (
+    Case,
     CheckResult,
-    as_numbers,
-    call_safely,
+    check_function,
     failed,
-    judge,
     not_attempted,
     passed,
 )
@@ -68,47 +67,43 @@ def check_total_variation(total_variation: Callable) -> CheckResult:
         ``tf.image.total_variation`` computes it (chapter 04, "Why plain ascent draws
         noise").
     """
-    if total_variation is Ellipsis:
-        return not_attempted("total_variation")
-    for images in image_batches():
-        expected = _total_variation(images)
-        call = f"total_variation(images) with images of shape {images.shape}"
-        got, error = call_safely(total_variation, images.copy(), name="total_variation")
-        if error:
-            return failed(error)
-        vertical = np.abs(np.diff(images, axis=1)).sum(axis=(1, 2, 3))
-        horizontal = np.abs(np.diff(images, axis=2)).sum(axis=(1, 2, 3))
-        wrapped = (np.abs(images - np.roll(images, 1, axis=1))
-                   + np.abs(images - np.roll(images, 1, axis=2))).sum(axis=(1, 2, 3))
-        pairs = (images.shape[1] - 1) * images.shape[2] + images.shape[1] * (
-            images.shape[2] - 1)
-        slips = [
-            (vertical, "this counts only the differences between vertical neighbors (along "
-                       "the rows, axis 1); add those between horizontal neighbors (axis 2)."),
-            (horizontal, "this counts only the differences between horizontal neighbors "
-                         "(axis 2); add those between vertical neighbors (axis 1)."),
-            ((np.diff(images, axis=1) ** 2).sum(axis=(1, 2, 3))
-             + (np.diff(images, axis=2) ** 2).sum(axis=(1, 2, 3)),
-             "these are squared differences; total variation sums their absolute values."),
-            (np.diff(images, axis=1).sum(axis=(1, 2, 3))
-             + np.diff(images, axis=2).sum(axis=(1, 2, 3)),
-             "these are signed differences, which cancel out; take their absolute values."),
-            (expected.sum(), "this is one number for the whole batch; the exercise asks for "
-                             "one total variation per image, shape (N,)."),
-            (wrapped, "this also compares the last row (column) with the first one, as "
-                      "np.roll wraps around; compare only true neighbors, as np.diff or "
-                      "slicing images[:, 1:] - images[:, :-1] does."),
-            (expected / images.shape[-1], "this is the mean over the channels; the exercise "
-                                          "sums over them."),
-            (expected / (pairs * images.shape[-1]),
-             "this is a mean over the pairs of neighbors; the exercise asks for the sum."),
-        ]
-        verdict = judge(call, got, expected, slips)
-        if verdict is not None:
-            return verdict
-    return passed("total_variation is right on 3 batches, including a flat image (0) and "
-                  "3-channel images: the absolute differences of vertical plus horizontal "
-                  "neighbors, summed per image, as tf.image.total_variation computes them.")
+    return check_function(total_variation, "total_variation",
+                          map(_total_variation_case, image_batches()),
+                          "total_variation is right on 3 batches, including a flat image (0) "
+                          "and 3-channel images: the absolute differences of vertical plus "
+                          "horizontal neighbors, summed per image, as tf.image.total_variation "
+                          "computes them.")
+
+
+def _total_variation_case(images: np.ndarray) -> Case:
+    expected = _total_variation(images)
+    vertical = np.abs(np.diff(images, axis=1)).sum(axis=(1, 2, 3))
+    horizontal = np.abs(np.diff(images, axis=2)).sum(axis=(1, 2, 3))
+    wrapped = (np.abs(images - np.roll(images, 1, axis=1))
+               + np.abs(images - np.roll(images, 1, axis=2))).sum(axis=(1, 2, 3))
+    pairs = (images.shape[1] - 1) * images.shape[2] + images.shape[1] * (images.shape[2] - 1)
+    return Case((images,), f"total_variation(images) with images of shape {images.shape}",
+                expected, [
+        (vertical, "this counts only the differences between vertical neighbors (along "
+                   "the rows, axis 1); add those between horizontal neighbors (axis 2)."),
+        (horizontal, "this counts only the differences between horizontal neighbors "
+                     "(axis 2); add those between vertical neighbors (axis 1)."),
+        ((np.diff(images, axis=1) ** 2).sum(axis=(1, 2, 3))
+         + (np.diff(images, axis=2) ** 2).sum(axis=(1, 2, 3)),
+         "these are squared differences; total variation sums their absolute values."),
+        (np.diff(images, axis=1).sum(axis=(1, 2, 3))
+         + np.diff(images, axis=2).sum(axis=(1, 2, 3)),
+         "these are signed differences, which cancel out; take their absolute values."),
+        (expected.sum(), "this is one number for the whole batch; the exercise asks for "
+                         "one total variation per image, shape (N,)."),
+        (wrapped, "this also compares the last row (column) with the first one, as "
+                  "np.roll wraps around; compare only true neighbors, as np.diff or "
+                  "slicing images[:, 1:] - images[:, :-1] does."),
+        (expected / images.shape[-1], "this is the mean over the channels; the exercise "
+                                      "sums over them."),
+        (expected / (pairs * images.shape[-1]),
+         "this is a mean over the pairs of neighbors; the exercise asks for the sum."),
+    ])
 
 
 # ---------------------------------------------------------------------------------------
@@ -139,49 +134,44 @@ def check_ascent_step(ascent_step: Callable) -> CheckResult:
         ``rms`` is the root mean square of ``gradient`` (chapter 04, "Gradient ascent on
         the pixels").
     """
-    if ascent_step is Ellipsis:
-        return not_attempted("ascent_step")
-    for image, gradient, step_size in ascent_cases():
-        rms = np.sqrt(np.mean(np.square(gradient, dtype=np.float64)))
-        expected = image + step_size * gradient / (rms + 1e-8)
-        call = (f"ascent_step(image, gradient, step_size={step_size}) with a gradient of "
-                f"shape {gradient.shape}" + (", all zero," if rms == 0 else ""))
-        got, error = call_safely(ascent_step, image.copy(), gradient.copy(), step_size,
-                                 name="ascent_step")
-        if error:
-            return failed(error)
-        array = as_numbers(got)
-        if rms == 0 and array is not None and array.shape == image.shape and not np.all(
-                np.isfinite(array)):
-            return failed(f"{call} returned NaN: with a zero gradient the root mean square "
-                          "is 0; add 1e-8 to it before dividing.")
-        safe = max(rms, 1e-12)
-        slips = [
-            (image - step_size * gradient / safe,
-             "the image moves against the gradient (descent); to raise the activation, "
-             "add the step."),
-            (image + step_size * gradient,
-             "the gradient is not normalized; divide it by its root mean square, "
-             "sqrt(mean(gradient ** 2)), so that every step has about the same size."),
-            (image + step_size * gradient / np.sqrt(np.sum(np.square(gradient)) + 1e-16),
-             "the gradient is divided by its L2 norm, sqrt(sum(gradient ** 2)); divide by "
-             "its root mean square, sqrt(mean(gradient ** 2)), which does not depend on the "
-             "number of pixels."),
-            (image + step_size * gradient / max(np.abs(gradient).max(), 1e-12),
-             "the gradient is divided by its largest absolute value; divide by its root mean "
-             "square, sqrt(mean(gradient ** 2))."),
-            (image + step_size * gradient / max(np.mean(np.square(gradient)), 1e-12),
-             "the gradient is divided by its mean square; take the square root of it."),
-            (step_size * gradient / safe, "this is the step alone; return the image plus the "
-                                          "step."),
-            (np.clip(expected, 0, 1), "the result is clipped to [0, 1]; the exercise leaves "
-                                      "clipping to the loop that calls ascent_step."),
-        ]
-        verdict = judge(call, got, expected, slips)
-        if verdict is not None:
-            return verdict
-    return passed("ascent_step is right on 3 cases: gradients of very different scales give "
-                  "steps of the same size, and a zero gradient leaves the image unchanged.")
+    return check_function(ascent_step, "ascent_step",
+                          (_ascent_case(*case) for case in ascent_cases()),
+                          "ascent_step is right on 3 cases: gradients of very different scales "
+                          "give steps of the same size, and a zero gradient leaves the image "
+                          "unchanged.")
+
+
+def _ascent_case(image: np.ndarray, gradient: np.ndarray, step_size: float) -> Case:
+    rms = np.sqrt(np.mean(np.square(gradient, dtype=np.float64)))
+    expected = image + step_size * gradient / (rms + 1e-8)
+    call = (f"ascent_step(image, gradient, step_size={step_size}) with a gradient of "
+            f"shape {gradient.shape}" + (", all zero," if rms == 0 else ""))
+    safe = max(rms, 1e-12)
+    return Case((image, gradient, step_size), call, expected, [
+        (lambda array: rms == 0 and array.shape == image.shape
+         and not np.all(np.isfinite(array)),
+         lambda array: f"{call} returned NaN: with a zero gradient the root mean square is "
+                       "0; add 1e-8 to it before dividing."),
+        (image - step_size * gradient / safe,
+         "the image moves against the gradient (descent); to raise the activation, "
+         "add the step."),
+        (image + step_size * gradient,
+         "the gradient is not normalized; divide it by its root mean square, "
+         "sqrt(mean(gradient ** 2)), so that every step has about the same size."),
+        (image + step_size * gradient / np.sqrt(np.sum(np.square(gradient)) + 1e-16),
+         "the gradient is divided by its L2 norm, sqrt(sum(gradient ** 2)); divide by "
+         "its root mean square, sqrt(mean(gradient ** 2)), which does not depend on the "
+         "number of pixels."),
+        (image + step_size * gradient / max(np.abs(gradient).max(), 1e-12),
+         "the gradient is divided by its largest absolute value; divide by its root mean "
+         "square, sqrt(mean(gradient ** 2))."),
+        (image + step_size * gradient / max(np.mean(np.square(gradient)), 1e-12),
+         "the gradient is divided by its mean square; take the square root of it."),
+        (step_size * gradient / safe, "this is the step alone; return the image plus the "
+                                      "step."),
+        (np.clip(expected, 0, 1), "the result is clipped to [0, 1]; the exercise leaves "
+                                  "clipping to the loop that calls ascent_step."),
+    ])
 
 
 # ---------------------------------------------------------------------------------------
@@ -207,36 +197,32 @@ def check_jitter(jitter: Callable) -> CheckResult:
         the image rolled ``dy`` pixels down and ``dx`` pixels right, with wrap-around, as
         ``np.roll(image, (dy, dx), axis=(0, 1))`` does (chapter 04, exercise 3).
     """
-    if jitter is Ellipsis:
-        return not_attempted("jitter")
-    for image, (dy, dx) in jitter_cases():
-        expected = np.roll(image, (dy, dx), axis=(0, 1))
-        call = f"jitter(image, shift=({dy}, {dx})) with an image of shape {image.shape}"
-        got, error = call_safely(jitter, image.copy(), (dy, dx), name="jitter")
-        if error:
-            return failed(error)
-        filled = np.zeros_like(image)
-        height, width = image.shape[:2]
-        filled[max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] = image[
-            max(-dy, 0):height + min(-dy, 0), max(-dx, 0):width + min(-dx, 0)]
-        slips = [
-            (np.roll(image, (-dy, -dx), axis=(0, 1)),
-             "the image moves the opposite way (up and left for positive shifts); roll by "
-             "(dy, dx), not (-dy, -dx)."),
-            (np.roll(image, (dx, dy), axis=(0, 1)),
-             "dy and dx are swapped: dy moves the rows (axis 0), dx the columns (axis 1)."),
-            (np.roll(image, dy + dx), "np.roll without axis= rolls the flattened image; pass "
-                                      "axis=(0, 1)."),
-            (np.roll(image, dy, axis=0), "only the rows moved; roll the columns by dx too."),
-            (np.roll(image, dx, axis=1), "only the columns moved; roll the rows by dy too."),
-            (filled, "the pixels that leave the image are replaced by zeros; with rolling they "
-                     "come back in on the other side (np.roll)."),
-        ]
-        verdict = judge(call, got, expected, slips)
-        if verdict is not None:
-            return verdict
-    return passed("jitter is right on 3 images: rows rolled by dy (axis 0), columns by dx "
-                  "(axis 1), with wrap-around, and the channels left alone.")
+    return check_function(jitter, "jitter", (_jitter_case(*case) for case in jitter_cases()),
+                          "jitter is right on 3 images: rows rolled by dy (axis 0), columns by "
+                          "dx (axis 1), with wrap-around, and the channels left alone.")
+
+
+def _jitter_case(image: np.ndarray, shift: tuple[int, int]) -> Case:
+    dy, dx = shift
+    filled = np.zeros_like(image)
+    height, width = image.shape[:2]
+    filled[max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] = image[
+        max(-dy, 0):height + min(-dy, 0), max(-dx, 0):width + min(-dx, 0)]
+    return Case((image, (dy, dx)),
+                f"jitter(image, shift=({dy}, {dx})) with an image of shape {image.shape}",
+                np.roll(image, (dy, dx), axis=(0, 1)), [
+        (np.roll(image, (-dy, -dx), axis=(0, 1)),
+         "the image moves the opposite way (up and left for positive shifts); roll by "
+         "(dy, dx), not (-dy, -dx)."),
+        (np.roll(image, (dx, dy), axis=(0, 1)),
+         "dy and dx are swapped: dy moves the rows (axis 0), dx the columns (axis 1)."),
+        (np.roll(image, dy + dx), "np.roll without axis= rolls the flattened image; pass "
+                                  "axis=(0, 1)."),
+        (np.roll(image, dy, axis=0), "only the rows moved; roll the columns by dx too."),
+        (np.roll(image, dx, axis=1), "only the columns moved; roll the rows by dy too."),
+        (filled, "the pixels that leave the image are replaced by zeros; with rolling they "
+                 "come back in on the other side (np.roll)."),
+    ])
 
 
 # ---------------------------------------------------------------------------------------
