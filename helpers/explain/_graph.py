@@ -22,7 +22,6 @@ the class score with respect to it.
 
 from __future__ import annotations
 
-import numbers
 import weakref
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,14 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 import tensorflow as tf
+
+# The checks live in _checks; helpers.evaluate imports them from here too.
+from helpers.explain._checks import (  # noqa: F401
+    as_image_batch,
+    check_model,
+    check_positive_int,
+    class_indices,
+)
 
 #: Final activations that are stripped so that scores are logits.
 SQUASHING = frozenset({"softmax", "softmax_v2", "log_softmax", "sigmoid"})
@@ -49,6 +56,11 @@ def _activation_name(function) -> str:
     return getattr(function, "__name__", "") if function is not None else ""
 
 
+# Private Keras names the walker depends on (Keras 3.8 to 3.15): Function._nodes_by_depth
+# (what tells a Functional model) and Function._run_through_graph (its node-by-node walk,
+# which we call with our own per-layer function), Layer._call_has_training_arg, and
+# tf.function's _omit_frequent_tracing_warning. `make compat` runs tests/test_explain.py
+# with Keras 3.8 as `make test` does with the newest: a Keras that changes them fails there.
 def _is_functional(model) -> bool:
     return isinstance(model, keras.Model) and hasattr(model, "_nodes_by_depth")
 
@@ -161,20 +173,11 @@ class ForwardPass:
             for layer in model.layers:
                 x = self._run_layer(layer, (x,), {}, walk, prefix)
             return x
-        if _is_functional(model):
-            tensors = {id(kt): t for kt, t in zip(model.inputs, keras.tree.flatten(args),
-                                                  strict=False)}
-            for depth in sorted(model._nodes_by_depth, reverse=True):
-                for node in model._nodes_by_depth[depth]:
-                    if not node.operation or node.is_input:
-                        continue
-                    if any(id(t) not in tensors for t in node.input_tensors):
-                        continue
-                    node_args, node_kwargs = node.arguments.fill_in(tensors)
-                    out = self._run_layer(node.operation, node_args, node_kwargs, walk, prefix)
-                    for kt, t in zip(node.outputs, keras.tree.flatten(out), strict=False):
-                        tensors[id(kt)] = t
-            outputs = [tensors[id(kt)] for kt in model.outputs]
+        if _is_functional(model):  # Keras' own walk, each layer called through ours
+            out = model._run_through_graph(
+                args, operation_fn=lambda layer: lambda *a, **k: self._run_layer(
+                    layer, a, k, walk, prefix))
+            outputs = keras.tree.flatten(out)
             return outputs[0] if len(outputs) == 1 else outputs
         if root:  # a subclassed model: run it whole
             return model(*args, training=False, **kwargs)
@@ -381,91 +384,6 @@ def image_spec(image_shape: tuple[int, ...]) -> tf.TensorSpec:
 
 
 INDEX_SPEC = tf.TensorSpec((None,), tf.int32)
-
-
-# -- checking arguments --------------------------------------------------------------------
-def check_model(model) -> None:
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
-    inputs = getattr(model, "inputs", None) if model.built else None
-    if inputs is not None and len(inputs) != 1:
-        raise ValueError(f"expected a model with one image input, {model.name!r} has "
-                         f"{len(inputs)} inputs")
-
-
-def as_image_batch(images, model: keras.Model) -> tuple[np.ndarray, bool]:
-    """``images`` as a float32 batch ``(N, H, W, C)``, and whether it was one image."""
-    check_model(model)
-    if isinstance(images, (tf.Tensor, tf.Variable)):
-        images = images.numpy()
-    array = np.asarray(images)
-    if not (np.issubdtype(array.dtype, np.floating)):
-        raise TypeError(f"images must be floating point, already preprocessed for the model "
-                        f"(float32, e.g. uint8 / 255); got dtype {array.dtype}")
-    if array.ndim not in (3, 4):
-        raise ValueError(f"images must be one image (H, W, C) or a batch (N, H, W, C); got "
-                         f"shape {array.shape}")
-    single = array.ndim == 3
-    if single:
-        array = array[None]
-    if array.shape[0] == 0:
-        raise ValueError("expected at least one image, got an empty batch")
-    expected = _model_image_shape(model)
-    if expected is not None and any(e is not None and e != a
-                                    for e, a in zip(expected, array.shape[1:], strict=True)):
-        raise ValueError(f"model {model.name!r} expects images of shape "
-                         f"{tuple(expected)} (None = any), got {array.shape[1:]}")
-    if not np.isfinite(array).all():
-        raise ValueError("images contain NaN or infinite values")
-    return np.ascontiguousarray(array, dtype=np.float32), single
-
-
-def _model_image_shape(model) -> tuple | None:
-    try:
-        shape = model.input_shape
-    except (AttributeError, ValueError):  # a model that has not been built yet
-        return None
-    if not isinstance(shape, tuple):  # several inputs: check_model reports it
-        return None
-    if len(shape) != 4:
-        raise ValueError(f"expected a model that takes images (N, H, W, C); {model.name!r} "
-                         f"takes {shape}")
-    return tuple(shape[1:])
-
-
-def class_indices(class_index, n: int, num_classes: int) -> np.ndarray:
-    """``class_index`` as int32 ``(n,)``; -1 means "the predicted class"."""
-    def check(value):
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-            raise TypeError(f"class_index must be None, an int or a sequence of ints, got "
-                            f"{type(value).__name__}")
-        if not 0 <= value < num_classes:
-            raise ValueError(f"class_index {value} is out of range: the model has "
-                             f"{num_classes} classes, 0 to {num_classes - 1}")
-        return int(value)
-
-    if class_index is None:
-        return np.full(n, -1, np.int32)
-    if isinstance(class_index, (np.ndarray, tf.Tensor)):
-        class_index = np.asarray(class_index)
-        class_index = class_index.item() if class_index.ndim == 0 else list(class_index.ravel())
-    if isinstance(class_index, numbers.Integral) and not isinstance(class_index, np.bool_):
-        return np.full(n, check(class_index), np.int32)
-    if isinstance(class_index, (str, bytes)) or not isinstance(class_index, (Sequence, range)):
-        raise TypeError(f"class_index must be None, an int or a sequence of ints, got "
-                        f"{type(class_index).__name__}")
-    if len(class_index) != n:
-        raise ValueError(f"got {len(class_index)} class indices for {n} images; give one per "
-                         "image, a single int, or None")
-    return np.array([check(v) for v in class_index], np.int32)
-
-
-def check_positive_int(value, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value}")
-    return int(value)
 
 
 # -- small pieces of graph code shared by the methods ----------------------------------------

@@ -30,9 +30,9 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from helpers.explain import _checks as checks
+from helpers.explain._checks import check_model, check_positive_int
 from helpers.explain._graph import (
-    check_model,
-    check_positive_int,
     compiled,
     forward_pass,
     graph_function,
@@ -152,7 +152,7 @@ def maximize_activation(
         raise ValueError(f"param must be one of {PARAMETERIZATIONS}, got {param!r}")
     steps = check_positive_int(steps, "steps")
     batch_size = check_positive_int(batch_size, "batch_size")
-    image_shape = _image_shape(model, size)
+    image_shape = checks.image_shape(model, size)
     forward = forward_pass(model, image_shape)
     call = forward.find(layer, ranks=(2, 4), expected="a layer with a 4-D output "
                         "(N, h, w, channels) or a 2-D output (N, units)")
@@ -269,24 +269,6 @@ def _as_affine(preprocess, image_shape) -> tuple[bytes, bytes, tuple[int, int]] 
         return None
     rounded = [np.round(a, 5).astype(np.float32) for a in (matrix, offset)]
     return rounded[0].tobytes(), rounded[1].tobytes(), matrix.shape
-
-
-def _image_shape(model, size) -> tuple[int, int, int]:
-    try:
-        shape = model.input_shape
-    except (AttributeError, ValueError):
-        raise ValueError(f"model {model.name!r} has no known input shape; build it first "
-                         "(give it a keras.Input)") from None
-    if not isinstance(shape, tuple) or len(shape) != 4 or shape[-1] is None:
-        raise ValueError(f"expected a model that takes images (N, H, W, C), got {shape}")
-    if size is None:
-        if shape[1] is None or shape[2] is None:
-            raise ValueError(f"model {model.name!r} accepts any image size; pass size=(H, W)")
-        return (int(shape[1]), int(shape[2]), int(shape[3]))
-    height, width = (size, size) if isinstance(size, numbers.Integral) else tuple(size)
-    if height < 1 or width < 1:
-        raise ValueError(f"size must be positive, got {size!r}")
-    return (int(height), int(width), int(shape[3]))
 
 
 def _param_shape(param, n, image_shape):

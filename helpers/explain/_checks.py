@@ -1,0 +1,121 @@
+"""Checking the arguments every method shares, once, before any graph code runs.
+
+Each public function validates its inputs here and hands clean NumPy arrays to the
+computation ("validate, then delegate"); the messages say what was expected.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+#: ``None`` (each image's predicted class), one class for every image, or one per image.
+ClassIndex = int | Sequence[int] | None
+
+
+def check_model(model) -> None:
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
+    inputs = getattr(model, "inputs", None) if model.built else None
+    if inputs is not None and len(inputs) != 1:
+        raise ValueError(f"expected a model with one image input, {model.name!r} has "
+                         f"{len(inputs)} inputs")
+
+
+def as_image_batch(images, model: keras.Model) -> tuple[np.ndarray, bool]:
+    """``images`` as a float32 batch ``(N, H, W, C)``, and whether it was one image."""
+    check_model(model)
+    if isinstance(images, (tf.Tensor, tf.Variable)):
+        images = images.numpy()
+    array = np.asarray(images)
+    if not (np.issubdtype(array.dtype, np.floating)):
+        raise TypeError(f"images must be floating point, already preprocessed for the model "
+                        f"(float32, e.g. uint8 / 255); got dtype {array.dtype}")
+    if array.ndim not in (3, 4):
+        raise ValueError(f"images must be one image (H, W, C) or a batch (N, H, W, C); got "
+                         f"shape {array.shape}")
+    single = array.ndim == 3
+    if single:
+        array = array[None]
+    if array.shape[0] == 0:
+        raise ValueError("expected at least one image, got an empty batch")
+    expected = _model_image_shape(model)
+    if expected is not None and any(e is not None and e != a
+                                    for e, a in zip(expected, array.shape[1:], strict=True)):
+        raise ValueError(f"model {model.name!r} expects images of shape "
+                         f"{tuple(expected)} (None = any), got {array.shape[1:]}")
+    if not np.isfinite(array).all():
+        raise ValueError("images contain NaN or infinite values")
+    return np.ascontiguousarray(array, dtype=np.float32), single
+
+
+def _model_image_shape(model) -> tuple | None:
+    try:
+        shape = model.input_shape
+    except (AttributeError, ValueError):  # a model that has not been built yet
+        return None
+    if not isinstance(shape, tuple):  # several inputs: check_model reports it
+        return None
+    if len(shape) != 4:
+        raise ValueError(f"expected a model that takes images (N, H, W, C); {model.name!r} "
+                         f"takes {shape}")
+    return tuple(shape[1:])
+
+
+def image_shape(model: keras.Model, size) -> tuple[int, int, int]:
+    """``(H, W, C)`` of the images to make for ``model``: its input size, or ``size``
+    (``(H, W)`` or an int for a square) where it accepts any size."""
+    try:
+        shape = model.input_shape
+    except (AttributeError, ValueError):
+        raise ValueError(f"model {model.name!r} has no known input shape; build it first "
+                         "(give it a keras.Input)") from None
+    if not isinstance(shape, tuple) or len(shape) != 4 or shape[-1] is None:
+        raise ValueError(f"expected a model that takes images (N, H, W, C), got {shape}")
+    if size is None:
+        if shape[1] is None or shape[2] is None:
+            raise ValueError(f"model {model.name!r} accepts any image size; pass size=(H, W)")
+        return (int(shape[1]), int(shape[2]), int(shape[3]))
+    height, width = (size, size) if isinstance(size, numbers.Integral) else tuple(size)
+    if height < 1 or width < 1:
+        raise ValueError(f"size must be positive, got {size!r}")
+    return (int(height), int(width), int(shape[3]))
+
+
+def class_indices(class_index, n: int, num_classes: int) -> np.ndarray:
+    """``class_index`` as int32 ``(n,)``; -1 means "the predicted class"."""
+    def check(value):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"class_index must be None, an int or a sequence of ints, got "
+                            f"{type(value).__name__}")
+        if not 0 <= value < num_classes:
+            raise ValueError(f"class_index {value} is out of range: the model has "
+                             f"{num_classes} classes, 0 to {num_classes - 1}")
+        return int(value)
+
+    if class_index is None:
+        return np.full(n, -1, np.int32)
+    if isinstance(class_index, (np.ndarray, tf.Tensor)):
+        class_index = np.asarray(class_index)
+        class_index = class_index.item() if class_index.ndim == 0 else list(class_index.ravel())
+    if isinstance(class_index, numbers.Integral) and not isinstance(class_index, np.bool_):
+        return np.full(n, check(class_index), np.int32)
+    if isinstance(class_index, (str, bytes)) or not isinstance(class_index, (Sequence, range)):
+        raise TypeError(f"class_index must be None, an int or a sequence of ints, got "
+                        f"{type(class_index).__name__}")
+    if len(class_index) != n:
+        raise ValueError(f"got {len(class_index)} class indices for {n} images; give one per "
+                         "image, a single int, or None")
+    return np.array([check(v) for v in class_index], np.int32)
+
+
+def check_positive_int(value, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value}")
+    return int(value)
