@@ -13,12 +13,15 @@ from typing import Any
 import numpy as np
 
 from helpers.exercises._common import (
+    Case,
     CheckResult,
-    call_safely,
+    check_function,
     compare_arrays,
     failed,
+    first_slip,
     not_attempted,
     passed,
+    same,
 )
 
 __all__ = [
@@ -53,22 +56,6 @@ def _pool(x: np.ndarray, size: int, stride: int, reduce: Callable = np.max) -> n
     return reduce(_windows(x, size, stride), axis=(2, 3))
 
 
-def _same(got: Any, expected: np.ndarray) -> bool:
-    """Whether ``got`` is an array of the expected shape and values (never raises)."""
-    if got is None or got is Ellipsis:
-        return False
-    try:
-        got = np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError):
-        return False
-    return got.shape == expected.shape and bool(np.allclose(got, expected, atol=1e-4))
-
-
-def _returned_none(call: str) -> CheckResult:
-    return failed(f"{call} returned None: replace the `...` placeholder with your code, and "
-                  "make sure the function ends with `return`.")
-
-
 # ---------------------------------------------------------------------------------------
 # Exercise 1: ReLU, then 2x2 average pooling, by hand
 # ---------------------------------------------------------------------------------------
@@ -85,7 +72,7 @@ def check_relu_average_pool(answer: Any) -> CheckResult:
         return not_attempted("answer")
     x = RELU_POOL_INPUT
     expected = _pool(np.maximum(x, 0), 2, 2, np.mean)
-    if _same(answer, expected):
+    if same(answer, expected):
         return passed("ReLU first sets the negative values to 0, then each 2x2 window is "
                       "averaged over all 4 of its values.")
     windows = _windows(x, 2, 2)
@@ -108,11 +95,8 @@ def check_relu_average_pool(answer: Any) -> CheckResult:
         (np.maximum(x, 0),
          "this is the ReLU output; now average it over each 2x2 window (stride 2)."),
     ]
-    for wrong, hint in wrong_answers:
-        if _same(answer, wrong):
-            return failed(hint)
-    problem = compare_arrays(answer, expected, "answer")
-    return failed(problem or "answer does not match.")
+    return failed(first_slip(answer, wrong_answers) or compare_arrays(answer, expected, "answer")
+                  or "answer does not match.")
 
 
 # ---------------------------------------------------------------------------------------
@@ -139,56 +123,49 @@ def check_max_pool(max_pool: Callable) -> CheckResult:
         A function of a 2-D array ``x``, a window side ``size`` and a ``stride`` (ints) that
         returns the max-pooled 2-D array, without padding (Keras' ``padding="valid"``).
     """
-    if max_pool is Ellipsis:
-        return not_attempted("max_pool")
     cases = _max_pool_cases()
-    for x, size, stride in cases:
-        expected = _pool(x, size, stride, np.max)
-        call = f"max_pool(x, size={size}, stride={stride}) with x of shape {x.shape}"
-        got, error = call_safely(max_pool, x.copy(), size, stride, name="max_pool")
-        if error:
-            return failed(error)
-        if got is None:
-            return _returned_none(call)
-        if _same(got, expected):
-            continue
-        try:
-            got_shape = np.shape(got)
-        except (TypeError, ValueError):
-            got_shape = None
-        if got_shape != expected.shape:
-            formula = ", ".join(f"floor(({n} - {size}) / {stride}) + 1 = {m}"
-                                for n, m in zip(x.shape, expected.shape, strict=True))
-            hint = ""
-            if got_shape == _pool(x, size, size).shape:
-                hint = " It looks as if the window moves by `size` instead of `stride`."
-            elif got_shape == _pool(x, stride, stride).shape:
-                hint = " It looks as if the windows are `stride` wide instead of `size`."
-            elif got_shape == tuple(-(-(n - size) // stride) + 1 for n in x.shape):
-                hint = (" It looks as if you rounded up: a window that does not fit entirely "
-                        "inside the input is dropped (no padding).")
-            elif got_shape is not None and np.squeeze(got).shape == expected.shape:
-                hint = " The same values with extra axes of size 1? Return a 2-D array."
-            return failed(f"{call} returned shape {got_shape}, expected {expected.shape} "
-                          f"({formula}).{hint}")
-        wrong_answers = [
-            (_pool(x, size, stride, np.min), "took the minimum of each window instead of "
-                                             "the maximum."),
-            (_pool(x, size, stride, np.mean), "took the mean of each window (average pooling) "
-                                              "instead of the maximum."),
-            (_pool(np.maximum(x, 0), size, stride, np.max),
-             "clipped negative values at 0 (a ReLU): a window whose values are all negative "
-             "has a negative maximum."),
-            (_pool(x, size, size, np.max), "moved the window by `size` instead of `stride`."),
-            (_pool(x, stride, stride, np.max), "used windows `stride` wide instead of `size`."),
-        ]
-        for wrong, hint in wrong_answers:
-            if _same(got, wrong):
-                return failed(f"{call}: your function {hint}")
-        return failed(f"{call}: {compare_arrays(got, expected, 'the output')}")
-    return passed(f"max_pool agrees with the reference on {len(cases)} inputs, including "
-                  "overlapping windows (size 3, stride 2), stride 1 and sizes that leave a "
-                  "remainder.")
+    return check_function(max_pool, "max_pool", (_max_pool_case(*case) for case in cases),
+                          f"max_pool agrees with the reference on {len(cases)} inputs, "
+                          "including overlapping windows (size 3, stride 2), stride 1 and "
+                          "sizes that leave a remainder.", what="the output")
+
+
+def _max_pool_case(x: np.ndarray, size: int, stride: int) -> Case:
+    expected = _pool(x, size, stride, np.max)
+    call = f"max_pool(x, size={size}, stride={stride}) with x of shape {x.shape}"
+    formula = ", ".join(f"floor(({n} - {size}) / {stride}) + 1 = {m}"
+                        for n, m in zip(x.shape, expected.shape, strict=True))
+    shape_hints = [
+        (_pool(x, size, size).shape, " It looks as if the window moves by `size` instead of "
+                                     "`stride`."),
+        (_pool(x, stride, stride).shape, " It looks as if the windows are `stride` wide "
+                                         "instead of `size`."),
+        (tuple(-(-(n - size) // stride) + 1 for n in x.shape),
+         " It looks as if you rounded up: a window that does not fit entirely inside the "
+         "input is dropped (no padding)."),
+    ]
+
+    def wrong_shape(array):
+        hint = next((why for shape, why in shape_hints if array.shape == shape), "")
+        if not hint and np.squeeze(array).shape == expected.shape:
+            hint = " The same values with extra axes of size 1? Return a 2-D array."
+        return (f"{call} returned shape {array.shape}, expected {expected.shape} "
+                f"({formula}).{hint}")
+
+    return Case((x, size, stride), call, expected, [
+        (lambda array: array.shape != expected.shape, wrong_shape),
+        (_pool(x, size, stride, np.min), "your function took the minimum of each window "
+                                         "instead of the maximum."),
+        (_pool(x, size, stride, np.mean), "your function took the mean of each window "
+                                          "(average pooling) instead of the maximum."),
+        (_pool(np.maximum(x, 0), size, stride, np.max),
+         "your function clipped negative values at 0 (a ReLU): a window whose values are "
+         "all negative has a negative maximum."),
+        (_pool(x, size, size, np.max), "your function moved the window by `size` instead "
+                                       "of `stride`."),
+        (_pool(x, stride, stride, np.max), "your function used windows `stride` wide "
+                                           "instead of `size`."),
+    ])
 
 
 # ---------------------------------------------------------------------------------------
@@ -219,49 +196,52 @@ def check_conv_params(conv_params: Callable) -> CheckResult:
         A function returning the number of trainable parameters of a ``Conv2D`` layer;
         ``kernel_size`` is an int (a square kernel) or a pair ``(k_h, k_w)``.
     """
-    if conv_params is Ellipsis:
-        return not_attempted("conv_params")
-    for kernel_size, in_channels, filters, use_bias in CONV_PARAMS_CASES:
-        call = f"conv_params({kernel_size!r}, {in_channels}, {filters}, use_bias={use_bias})"
-        got, error = call_safely(conv_params, kernel_size, in_channels, filters, use_bias,
-                                 name="conv_params")
-        if error:
-            return failed(error)
-        if got is None:
-            return _returned_none(call)
-        try:
-            if isinstance(got, str | bytes | bool):
-                raise TypeError
-            value = float(got)
-        except (TypeError, ValueError):
-            return failed(f"{call} returned a {type(got).__name__}, expected a number.")
-        k_h, k_w = _kernel_hw(kernel_size)
-        weights = k_h * k_w * in_channels * filters
-        expected = weights + (filters if use_bias else 0)
-        if value == expected:
-            continue
-        bias = filters if use_bias else 0
-        # Typical slips, as (what they give, why), tried in this order; the first match wins.
-        slips = [
-            (weights, use_bias, "you left out the biases: one per filter."),
-            (weights + filters, not use_bias, "with use_bias=False the layer has no biases."),
-            (k_h * k_w * filters + bias, True, "each filter has a k_h x k_w kernel for every "
+    return check_function(conv_params, "conv_params",
+                          (_conv_params_case(*case) for case in CONV_PARAMS_CASES),
+                          f"conv_params is right on {len(CONV_PARAMS_CASES)} layers: square "
+                          "and rectangular kernels, 1x1 convolutions, with and without "
+                          "biases.")
+
+
+def _shown(array: np.ndarray) -> str:
+    """A learner's number, or tuple of numbers, as they would write it."""
+    values = [int(v) if float(v).is_integer() else float(v) for v in array.ravel().tolist()]
+    return str(values[0]) if array.ndim == 0 else str(tuple(values))
+
+
+def _conv_params_case(kernel_size: Any, in_channels: int, filters: int,
+                      use_bias: bool) -> Case:
+    call = f"conv_params({kernel_size!r}, {in_channels}, {filters}, use_bias={use_bias})"
+    k_h, k_w = _kernel_hw(kernel_size)
+    weights = k_h * k_w * in_channels * filters
+    bias = filters if use_bias else 0
+    expected = weights + bias
+
+    def slip(wrong, applies, why):
+        return (lambda array: applies and array == wrong != expected,
+                lambda array: f"{call} returned {_shown(array)}, expected {expected}. {why}")
+
+    return Case((kernel_size, in_channels, filters, use_bias), call,
+                lambda array: array.ndim == 0 and array == expected, [
+        (lambda array: array.ndim != 0,
+         lambda array: f"{call} returned {_shown(array)}, expected a number."),
+        slip(weights, use_bias, "you left out the biases: one per filter."),
+        slip(weights + filters, not use_bias, "with use_bias=False the layer has no biases."),
+        slip(k_h * k_w * filters + bias, True, "each filter has a k_h x k_w kernel for every "
                                                "input channel: multiply by in_channels."),
-            (weights + in_channels * filters, use_bias, "there is one bias per filter, not one "
-                                                        "per (input channel, filter) pair."),
-            (weights + in_channels, use_bias, "there is one bias per filter (output channel), "
-                                              "not one per input channel."),
-            (k_h * in_channels * filters + bias, True, "a kernel has k_h * k_w weights per "
+        slip(weights + in_channels * filters, use_bias, "there is one bias per filter, not "
+                                                        "one per (input channel, filter) "
+                                                        "pair."),
+        slip(weights + in_channels, use_bias, "there is one bias per filter (output "
+                                              "channel), not one per input channel."),
+        slip(k_h * in_channels * filters + bias, True, "a kernel has k_h * k_w weights per "
                                                        "input channel."),
-            (k_h * k_h * in_channels * filters + bias, k_h != k_w,
+        slip(k_h * k_h * in_channels * filters + bias, k_h != k_w,
              "a kernel of size (k_h, k_w) has k_h * k_w weights per input channel, "
              "not k_h * k_h."),
-        ]
-        hint = next((why for wrong, applies, why in slips
-                     if applies and wrong == value and wrong != expected), "")
-        return failed(f"{call} returned {got!r}, expected {expected}. {hint}".strip())
-    return passed(f"conv_params is right on {len(CONV_PARAMS_CASES)} layers: square and "
-                  "rectangular kernels, 1x1 convolutions, with and without biases.")
+        (lambda array: True,
+         lambda array: f"{call} returned {_shown(array)}, expected {expected}."),
+    ], expects="a number")
 
 
 # ---------------------------------------------------------------------------------------
@@ -296,51 +276,51 @@ def check_conv5_shape(conv5_shape: Callable) -> CheckResult:
         shape ``(height, width, channels)`` of the course model's ``conv5`` output, without
         the batch axis.
     """
-    if conv5_shape is Ellipsis:
-        return not_attempted("conv5_shape")
-    for size in CONV5_SIZES:
-        expected = _conv5_shape(size)
-        call = f"conv5_shape({size})"
-        got, error = call_safely(conv5_shape, size, name="conv5_shape")
-        if error:
-            return failed(error)
-        if got is None:
-            return _returned_none(call)
-        try:
-            if isinstance(got, str | bytes):
-                raise TypeError
-            values = tuple(float(v) for v in got)
-        except (TypeError, ValueError):
-            return failed(f"{call} returned {got!r}; expected a tuple of 3 ints "
-                          "(height, width, channels).")
-        if values == expected:
-            continue
-        if len(values) == 4 and values[1:] == expected:
-            return failed(f"{call} returned {got!r}: leave out the batch axis and give "
-                          "(height, width, channels).")
-        if len(values) != 3:
-            return failed(f"{call} returned {len(values)} values, expected 3: "
-                          "(height, width, channels).")
-        side = values[0]
-        hint = ""
-        if side != values[1]:
-            hint = "the input is square and every layer treats height and width alike."
-        elif values[2] != 128:
-            hint = "conv5 has 128 filters, so its output has 128 channels."
-        elif side == _valid_conv5_side(size):
-            hint = ("the course model's convolutions use padding='same': they keep the height "
-                    "and width; only the two poolings shrink them.")
-        elif side == _ceil_half(_ceil_half(size)):
-            hint = ("you rounded up. MaxPooling2D(2) has no padding: an odd row or column "
-                    "left over is dropped, so each pooling gives floor(n / 2).")
-        elif side in (size, size // 2):
-            hint = "the map goes through two 2x2 max poolings (pool1 and pool2) before conv5."
-        elif side == size // 8:
-            hint = "there are two poolings before conv5, not three."
-        return failed(f"{call} returned {got!r}, expected {expected}. {hint}".strip())
-    return passed(f"conv5_shape is right for inputs of side {', '.join(map(str, CONV5_SIZES))}: "
-                  "only the height and width change, and global average pooling turns every "
-                  "one of these maps into the same 128 numbers.")
+    return check_function(conv5_shape, "conv5_shape", map(_conv5_shape_case, CONV5_SIZES),
+                          f"conv5_shape is right for inputs of side "
+                          f"{', '.join(map(str, CONV5_SIZES))}: only the height and width "
+                          "change, and global average pooling turns every one of these maps "
+                          "into the same 128 numbers.")
+
+
+def _conv5_shape_case(size: int) -> Case:
+    expected = _conv5_shape(size)
+    call = f"conv5_shape({size})"
+
+    def side_is(side, hint):
+        return (lambda array: array[0] == array[1] and array[2] == 128 and array[0] == side,
+                lambda array: f"{call} returned {_shown(array)}, expected {expected}. {hint}")
+
+    return Case((size,), call, lambda array: array.shape == (3,) and tuple(array) == expected, [
+        (lambda array: array.ndim != 1,
+         lambda array: f"{call} returned {_shown(array)}; expected a tuple of 3 ints "
+                       "(height, width, channels)."),
+        (lambda array: len(array) == 4 and tuple(array[1:]) == expected,
+         lambda array: f"{call} returned {_shown(array)}: leave out the batch axis and give "
+                       "(height, width, channels)."),
+        (lambda array: len(array) != 3,
+         lambda array: f"{call} returned {len(array)} values, expected 3: (height, width, "
+                       "channels)."),
+        (lambda array: array[0] != array[1],
+         lambda array: f"{call} returned {_shown(array)}, expected {expected}. the input is "
+                       "square and every layer treats height and width alike."),
+        (lambda array: array[2] != 128,
+         lambda array: f"{call} returned {_shown(array)}, expected {expected}. conv5 has 128 "
+                       "filters, so its output has 128 channels."),
+        side_is(_valid_conv5_side(size),
+                "the course model's convolutions use padding='same': they keep the height "
+                "and width; only the two poolings shrink them."),
+        side_is(_ceil_half(_ceil_half(size)),
+                "you rounded up. MaxPooling2D(2) has no padding: an odd row or column left "
+                "over is dropped, so each pooling gives floor(n / 2)."),
+        side_is(size, "the map goes through two 2x2 max poolings (pool1 and pool2) before "
+                      "conv5."),
+        side_is(size // 2, "the map goes through two 2x2 max poolings (pool1 and pool2) "
+                           "before conv5."),
+        side_is(size // 8, "there are two poolings before conv5, not three."),
+        (lambda array: True,
+         lambda array: f"{call} returned {_shown(array)}, expected {expected}."),
+    ], expects="a tuple of 3 ints (height, width, channels)")
 
 
 # ---------------------------------------------------------------------------------------
@@ -395,7 +375,7 @@ def check_max_pool_gradient(answer: Any) -> CheckResult:
     x, g = POOL_GRADIENT_INPUT, POOL_UPSTREAM
     maxima = _window_maxima_mask(x)
     expected = _spread(g, maxima)
-    if _same(array, expected):
+    if same(array, expected):
         return passed("Each window passes its upstream gradient to its largest value only: "
                       "the other three values could change a little without changing the "
                       "maximum, so their derivative is 0. One value in four gets a gradient.")
@@ -424,9 +404,9 @@ def check_max_pool_gradient(answer: Any) -> CheckResult:
          "the gradient goes to the largest value of each window, wherever it sits in the "
          "window, not to the window's top-left corner."),
     ]
-    for wrong, hint in wrong_answers:
-        if _same(array, wrong):
-            return failed(hint)
+    hint = first_slip(array, wrong_answers)
+    if hint:
+        return failed(hint)
     problem = compare_arrays(array, expected, "answer")
     if problem and array.shape == (4, 4) and np.isfinite(array).all():
         extra = np.count_nonzero(array[~maxima])
