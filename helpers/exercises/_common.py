@@ -7,6 +7,7 @@ catches the error, names it in one line, and says what was expected instead.
 from __future__ import annotations
 
 import copy
+import math
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -155,6 +156,7 @@ class Case:
     the call reads in a message; ``expected`` the right answer (an array, or a test on the
     answer); ``slips`` the known wrong answers, tried in order, the first match wins;
     ``expects`` what the answer should be, for an answer that is not an array of numbers.
+    When ``expected`` is a test, the last slip must catch every answer that fails it.
     """
 
     args: tuple
@@ -181,13 +183,14 @@ def explain(got: Any, case: Case, what: str = "the result") -> str | None:
     return f"{case.call}: {compare_arrays(array, right, what)}"
 
 
-def check_function(function: Any, name: str, cases: Iterable[Case], success: str,
-                   what: str = "the result") -> CheckResult:
+def check_function(function: Any, name: str, cases: Iterable[Case],
+                   success: str | Callable[[], str], what: str = "the result") -> CheckResult:
     """Run the learner's ``function`` on every case; the first miss becomes the verdict.
 
     ``name`` is the function's name in the exercise (``...``: not attempted yet), and
-    ``success`` the message of a right answer. A numerical warning (0 / 0) in the learner's
-    code is not printed: the check explains the NaN it gives.
+    ``success`` the message of a right answer (or a function that writes it, after the
+    run). A numerical warning (0 / 0) in the learner's code is not printed: the check
+    explains the NaN it gives.
     """
     if function is Ellipsis:
         return not_attempted(name)
@@ -197,21 +200,57 @@ def check_function(function: Any, name: str, cases: Iterable[Case], success: str
             problem = error or explain(got, case, what)
         if problem:
             return failed(problem)
-    return passed(success)
+    return passed(success() if callable(success) else success)
 
 
-def judge(call: str, got: Any, expected: np.ndarray,
-          slips: list[tuple[Any, str]]) -> CheckResult | None:
-    """``None`` when ``got`` is right; otherwise the most specific explanation: unusable,
-    one of the known ``slips`` (wrong answer, hint), or where it differs."""
-    if got is None:
-        return returned_none(call)
-    if same(got, expected):
+def check_numbers(function: Any, name: str, cases: Sequence[tuple],
+                  show: Callable[[tuple], str], reference: Callable, success: str,
+                  slips: Sequence[tuple[Callable, str]] = (),
+                  odd: Callable[[float], bool] = lambda number: False,
+                  odd_hint: str = "") -> CheckResult:
+    """The driver for a function that returns one number: run it on every case (``show``
+    writes a case's arguments), compare with ``reference``, and name the first case that is
+    off; the hint is that of the first slip, a wrong formula, that explains every answer.
+    An answer for which ``odd`` holds gets ``odd_hint`` whatever the other answers are."""
+    if function is Ellipsis:
+        return not_attempted(name)
+    numbers = []
+    for args in cases:
+        call = f"{name}({show(args)})"
+        got, error = call_safely(function, *copy.deepcopy(args), name=name)
+        if error:
+            return failed(error)
+        if got is None:
+            return returned_none(call)
+        number = _as_number(got)
+        if number is None:
+            return failed(f"{call} returned {got!r:.60}; expected a number.")
+        numbers.append(number)
+    expected = [reference(*args) for args in cases]
+    if numbers == expected:
+        return passed(success() if callable(success) else success)
+    odd_one = next((i for i, number in enumerate(numbers) if odd(number)), None)
+    if odd_one is not None:
+        return failed(f"{name}({show(cases[odd_one])}) returned {numbers[odd_one]:g}, "
+                      f"{odd_hint}")
+    index = next(i for i, (got, want) in enumerate(zip(numbers, expected, strict=True))
+                 if got != want)
+    got = numbers[index]
+    shown = int(got) if got.is_integer() else got
+    message = f"{name}({show(cases[index])}) returned {shown}, expected {expected[index]}."
+    for slip, hint in slips:
+        if all(got == slip(*args) for got, args in zip(numbers, cases, strict=True)):
+            return failed(f"{message} {hint}")
+    return failed(message)
+
+
+def _as_number(value: Any) -> float | None:
+    """``value`` as a float if it is a single real number (not a bool or a string)."""
+    if isinstance(value, bool | str | bytes):
         return None
-    bad = not_numbers(call, got)
-    if bad is not None:
-        return bad
-    hint = first_slip(got, slips)
-    if hint:
-        return failed(f"{call}: {hint}")
-    return failed(f"{call}: {compare_arrays(got, expected, 'the result')}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+

@@ -16,12 +16,15 @@ import numpy as np
 from helpers.conv import conv2d
 from helpers.exercises._common import (
     CheckResult,
-    call_safely,
+    as_numbers,
+    check_numbers,
     compare_arrays,
     describe,
     failed,
+    first_slip,
     not_attempted,
     passed,
+    same,
 )
 
 __all__ = [
@@ -30,69 +33,6 @@ __all__ = [
     "check_receptive_field",
     "check_shift_kernel",
 ]
-
-
-def _returned_none(call: str) -> CheckResult:
-    return failed(f"{call} returned None: replace the `...` placeholder with your code, and "
-                  "make sure the function ends with `return`.")
-
-
-def _as_number(value: Any) -> float | None:
-    """``value`` as a float if it is a single real number (not a bool or a string)."""
-    if isinstance(value, bool | str | bytes):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _as_array(value: Any) -> np.ndarray | None:
-    """``value`` as a float array, or ``None`` if it is not an array of numbers."""
-    if value is None or value is Ellipsis or callable(value) or isinstance(value, str | bytes):
-        return None
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-    return array if array.ndim > 0 else None
-
-
-def _same(got: np.ndarray, expected: np.ndarray) -> bool:
-    return got.shape == expected.shape and bool(np.allclose(got, expected, atol=1e-4))
-
-
-def _run_cases(function: Callable, name: str, cases: Sequence[tuple], show: Callable[[tuple], str]):
-    """Call ``function`` on every case; ``(numbers, None)`` or ``(None, failure)``."""
-    numbers = []
-    for args in cases:
-        call = f"{name}({show(args)})"
-        got, error = call_safely(function, *args, name=name)
-        if error:
-            return None, failed(error)
-        if got is None:
-            return None, _returned_none(call)
-        number = _as_number(got)
-        if number is None:
-            return None, failed(f"{call} returned {got!r:.60}; expected a number.")
-        numbers.append(number)
-    return numbers, None
-
-
-def _diagnose(numbers: list[float], cases: Sequence[tuple], expected: list[int],
-              slips: Sequence[tuple[Callable, str]], name: str,
-              show: Callable[[tuple], str]) -> CheckResult:
-    """Name the first case that is off, and the slip that explains every answer, if any."""
-    index = next(i for i, (got, want) in enumerate(zip(numbers, expected, strict=True))
-                 if got != want)
-    got = numbers[index]
-    shown = int(got) if got.is_integer() else got
-    message = f"{name}({show(cases[index])}) returned {shown}, expected {expected[index]}."
-    for slip, hint in slips:
-        if all(got == slip(*args) for got, args in zip(numbers, cases, strict=True)):
-            return failed(f"{message} {hint}")
-    return failed(message)
 
 
 # ---------------------------------------------------------------------------------------
@@ -129,44 +69,32 @@ def check_conv_output_size(conv_output_size: Callable) -> CheckResult:
         A function of the input size ``n``, the kernel size ``k``, the zero padding ``p``
         on each side and the stride ``s`` (ints) that returns the output size (an int).
     """
-    if conv_output_size is Ellipsis:
-        return not_attempted("conv_output_size")
-    name = "conv_output_size"
-    cases = OUTPUT_SIZE_CASES
-    numbers, failure = _run_cases(conv_output_size, name, cases, _show_sizes)
-    if failure is not None:
-        return failure
-    expected = [_output_size(*args) for args in cases]
-    if numbers == expected:
-        return passed(f"{name} is right on {len(cases)} layers, including strides that leave "
-                      "part of the input uncovered (the size is rounded down).")
-    for got, args in zip(numbers, cases, strict=True):
-        if not got.is_integer():
-            return failed(f"{name}({_show_sizes(args)}) returned {got:g}, which is not a whole "
-                          "number of windows. A window that does not fit entirely inside the "
-                          "padded input is dropped: round the division down with `//`.")
-    slips = [
-        (lambda n, k, p, s: -(-(n + 2 * p - k) // s) + 1,
-         "You rounded up: a window that sticks out past the padding is dropped, so round "
-         "down with `//`."),
-        (lambda n, k, p, s: (n + 2 * p - k) // s,
-         "You forgot the `+ 1`: the first window sits at position 0, and (n + 2p - k) // s "
-         "counts only the steps after it."),
-        (lambda n, k, p, s: (n + p - k) // s + 1,
-         "p zeros are added on *each* side, so the padded input is n + 2p long."),
-        (lambda n, k, p, s: (n - k) // s + 1,
-         "You left out the padding: the padded input is n + 2p long."),
-        (lambda n, k, p, s: n + 2 * p - k + 1,
-         "You left out the stride: the window moves s pixels at a time, so divide the "
-         "distance it can travel, n + 2p - k, by s."),
-        (lambda n, k, p, s: -(-n // s),
-         "That is ceil(n / s), the size TensorFlow's padding='same' gives; it depends on "
-         "p and k in general."),
-        (lambda n, k, p, s: (n + 2 * p - k + 1) // s,
-         "Divide only the distance the window travels, n + 2p - k, by s, then add 1 for the "
-         "first window."),
-    ]
-    return _diagnose(numbers, cases, expected, slips, name, _show_sizes)
+    return check_numbers(
+        conv_output_size, "conv_output_size", OUTPUT_SIZE_CASES, _show_sizes, _output_size,
+        f"conv_output_size is right on {len(OUTPUT_SIZE_CASES)} layers, including strides "
+        "that leave part of the input uncovered (the size is rounded down).", [
+            (lambda n, k, p, s: -(-(n + 2 * p - k) // s) + 1,
+             "You rounded up: a window that sticks out past the padding is dropped, so round "
+             "down with `//`."),
+            (lambda n, k, p, s: (n + 2 * p - k) // s,
+             "You forgot the `+ 1`: the first window sits at position 0, and (n + 2p - k) // s "
+             "counts only the steps after it."),
+            (lambda n, k, p, s: (n + p - k) // s + 1,
+             "p zeros are added on *each* side, so the padded input is n + 2p long."),
+            (lambda n, k, p, s: (n - k) // s + 1,
+             "You left out the padding: the padded input is n + 2p long."),
+            (lambda n, k, p, s: n + 2 * p - k + 1,
+             "You left out the stride: the window moves s pixels at a time, so divide the "
+             "distance it can travel, n + 2p - k, by s."),
+            (lambda n, k, p, s: -(-n // s),
+             "That is ceil(n / s), the size TensorFlow's padding='same' gives; it depends on "
+             "p and k in general."),
+            (lambda n, k, p, s: (n + 2 * p - k + 1) // s,
+             "Divide only the distance the window travels, n + 2p - k, by s, then add 1 for the "
+             "first window."),
+        ], odd=lambda number: not number.is_integer(),
+        odd_hint="which is not a whole number of windows. A window that does not fit entirely "
+                 "inside the padded input is dropped: round the division down with `//`.")
 
 
 # ---------------------------------------------------------------------------------------
@@ -205,8 +133,8 @@ def check_shift_kernel(kernel: Any) -> CheckResult:
         return failed("kernel is None: write a 3x3 array, for example "
                       "`np.array([[0, 0, 0], [0, 1, 0], [0, 0, 0]])` (which leaves the image "
                       "as it is), and change it.")
-    array = _as_array(kernel)
-    if array is None:
+    array = as_numbers(kernel)
+    if array is None or array.ndim == 0:
         return failed(f"kernel should be a 3x3 array of numbers, got {describe(kernel)}.")
     if array.shape not in ((3, 3), (3, 3, 1, 1)):
         return failed(f"kernel has shape {array.shape}; expected a 3x3 kernel, shape (3, 3) "
@@ -216,15 +144,15 @@ def check_shift_kernel(kernel: Any) -> CheckResult:
     array = array.reshape(3, 3)
     image = _shift_test_image()
     output = conv2d(image[:, :, None], array[:, :, None, None], padding="same")[:, :, 0]
-    if _same(output, _shifted(image, 0, 1)):
+    if same(output, _shifted(image, 0, 1)):
         return passed("output[i, j] = 1 * image[i, j - 1]: the single 1 at kernel[1, 0] copies "
                       "the pixel on the left. conv2d does not flip the kernel; a true "
                       "convolution would, and the same kernel would move the image left.")
-    if _same(output, image):
+    if same(output, image):
         return failed("your kernel leaves the image where it is: the weight at the center, "
                       "kernel[1, 1], copies each pixel onto itself.")
     for (rows, cols), direction in _DIRECTIONS.items():
-        if _same(output, _shifted(image, rows, cols)):
+        if same(output, _shifted(image, rows, cols)):
             hint = f"your kernel moves the image {direction}."
             if (rows, cols) == (0, -1):
                 hint += (" conv2d does not flip the kernel (it cross-correlates): "
@@ -235,7 +163,7 @@ def check_shift_kernel(kernel: Any) -> CheckResult:
                 hint += " The first axis of the kernel is rows (up and down), the second columns."
             return failed(hint)
         scale = output[2, 3] / image[2 - rows, 3 - cols]
-        if abs(scale) > 1e-6 and _same(output, scale * _shifted(image, rows, cols)):
+        if abs(scale) > 1e-6 and same(output, scale * _shifted(image, rows, cols)):
             return failed(f"your kernel moves the image {direction} but also multiplies its "
                           f"brightness by {scale:.3g}: to copy a pixel, its weight must be 1 and "
                           "every other weight 0.")
@@ -294,39 +222,29 @@ def check_receptive_field(receptive_field: Callable) -> CheckResult:
         layer first, that returns the side of the square of input pixels one output pixel
         of the last layer depends on (an int).
     """
-    if receptive_field is Ellipsis:
-        return not_attempted("receptive_field")
-    name = "receptive_field"
-    # A fresh list for every call, so that a function that modifies it changes nothing here.
-    numbers, failure = _run_cases(receptive_field, name,
-                                  [(list(layers),) for layers in RECEPTIVE_FIELD_CASES],
-                                  _show_layers)
-    if failure is not None:
-        return failure
-    cases = [(list(layers),) for layers in RECEPTIVE_FIELD_CASES]
-    expected = [_receptive_field(*args) for args in cases]
-    if numbers == expected:
-        return passed(f"{name} is right on {len(cases)} stacks. The course model's conv5 sees "
-                      f"{_receptive_field(COURSE_MODEL_LAYERS)}x"
-                      f"{_receptive_field(COURSE_MODEL_LAYERS)} pixels of its 28x28 input.")
-    slips = [
-        (lambda layers: 1 + sum(k - 1 for k, _ in layers),
-         "You left out the strides: after a layer with stride 2, neighboring pixels are 2 "
-         "input pixels apart, so each later layer's k - 1 extra pixels count double."),
-        (_receptive_field_own_stride,
-         "A layer's own stride does not widen its window; it only spaces out the layers "
-         "after it. Multiply k - 1 by the product of the strides of the layers *before* it."),
-        (lambda layers: _receptive_field(layers[::-1]),
-         "The layers are listed from the input up: the strides of the first layers spread "
-         "out the windows of the later ones, not the other way round."),
-        (lambda layers: sum(k for k, _ in layers),
-         "Two stacked windows overlap: each layer adds k - 1 pixels, not k, to the 1 pixel "
-         "you start from."),
-        (lambda layers: math.prod(k for k, _ in layers),
-         "Receptive fields grow by addition (k - 1 more pixels per layer), not "
-         "multiplication."),
-    ]
-    return _diagnose(numbers, cases, expected, slips, name, _show_layers)
+    side = _receptive_field(COURSE_MODEL_LAYERS)
+    return check_numbers(
+        receptive_field, "receptive_field", [(list(layers),) for layers in RECEPTIVE_FIELD_CASES],
+        _show_layers, _receptive_field,
+        f"receptive_field is right on {len(RECEPTIVE_FIELD_CASES)} stacks. The course model's "
+        f"conv5 sees {side}x{side} pixels of its 28x28 input.", [
+            (lambda layers: 1 + sum(k - 1 for k, _ in layers),
+             "You left out the strides: after a layer with stride 2, neighboring pixels are 2 "
+             "input pixels apart, so each later layer's k - 1 extra pixels count double."),
+            (_receptive_field_own_stride,
+             "A layer's own stride does not widen its window; it only spaces out the layers "
+             "after it. Multiply k - 1 by the product of the strides of the layers *before* "
+             "it."),
+            (lambda layers: _receptive_field(layers[::-1]),
+             "The layers are listed from the input up: the strides of the first layers spread "
+             "out the windows of the later ones, not the other way round."),
+            (lambda layers: sum(k for k, _ in layers),
+             "Two stacked windows overlap: each layer adds k - 1 pixels, not k, to the 1 pixel "
+             "you start from."),
+            (lambda layers: math.prod(k for k, _ in layers),
+             "Receptive fields grow by addition (k - 1 more pixels per layer), not "
+             "multiplication."),
+        ])
 
 
 # ---------------------------------------------------------------------------------------
@@ -424,19 +342,16 @@ def check_pixel_gradient(answer: Any) -> CheckResult:
     if answer is None:
         return failed("answer is None: write the 4x4 array of derivatives, for example with "
                       "np.array([[...], [...], [...], [...]]).")
-    array = _as_array(answer)
-    if array is None:
+    array = as_numbers(answer)
+    if array is None or array.ndim == 0:
         return failed(f"answer should be a 4x4 array of numbers, got {describe(answer)}.")
     if array.shape != (4, 4) and array.size == 16:
         array = array.reshape(4, 4)  # for example (1, 4, 4, 1), straight from tape.gradient
     expected = _pixel_gradient(GRADIENT_PIXEL)
-    if _same(array, expected):
+    if same(array, expected):
         return passed("output[0, 1] = 4 x[0, 0] + 5 x[0, 1] + 6 x[0, 2] + 7 x[1, 0] + "
                       "8 x[1, 1] + 9 x[1, 2] (the kernel's top row meets the zero padding), so "
                       "its gradient is the kernel itself, not flipped, laid on the receptive "
                       "field and cut off at the border.")
-    for wrong, hint in _gradient_slips():
-        if _same(array, wrong):
-            return failed(hint)
-    problem = compare_arrays(array, expected, "answer")
-    return failed(problem or "answer does not match.")
+    return failed(first_slip(array, _gradient_slips()) or compare_arrays(array, expected, "answer")
+                  or "answer does not match.")

@@ -15,11 +15,12 @@ from collections.abc import Callable
 import numpy as np
 
 from helpers.exercises._common import (
+    Case,
     CheckResult,
     as_numbers,
-    call_safely,
+    check_function,
+    compare_arrays,
     failed,
-    judge,
     not_attempted,
     passed,
     same,
@@ -71,48 +72,45 @@ def check_saliency_from_gradients(saliency_from_gradients: Callable) -> CheckRes
         ``(N, H, W)``: the absolute value, then the maximum over the channels (chapter 05,
         "The gradient of a class score").
     """
-    if saliency_from_gradients is Ellipsis:
-        return not_attempted("saliency_from_gradients")
     batches = gradient_batches()
-    for gradients in batches:
-        expected = np.abs(gradients).max(axis=-1)
-        call = f"saliency_from_gradients(gradients) with gradients of shape {gradients.shape}"
-        got, error = call_safely(saliency_from_gradients, gradients.copy(),
-                                 name="saliency_from_gradients")
-        if error:
-            return failed(error)
-        slips = [
-            (gradients.max(axis=-1), "this is the maximum of the signed gradients; take the "
-                                     "absolute value first, so that a strong negative "
-                                     "derivative counts too."),
-            (np.abs(gradients.max(axis=-1)), "this is the absolute value of the largest "
-                                             "signed gradient; take the absolute values "
-                                             "first, then the maximum."),
-            (np.abs(gradients).sum(axis=-1), "this sums the absolute gradients over the "
-                                             "channels; the saliency map takes their "
-                                             "maximum."),
-            (np.abs(gradients.sum(axis=-1)), "this is the absolute value of the sum over "
-                                             "the channels; take the maximum of the absolute "
-                                             "values."),
-            (np.abs(gradients).mean(axis=-1), "this averages the absolute gradients over the "
-                                              "channels; the saliency map takes their "
-                                              "maximum."),
-            ((gradients ** 2).max(axis=-1), "this squares the gradients; the saliency map "
-                                            "uses their absolute value."),
-            (np.abs(gradients).max(axis=-1, keepdims=True), "this keeps the channel axis of "
-                                                            "size 1; the maps have shape "
-                                                            "(N, H, W)."),
-            (np.abs(gradients).max(axis=0), "this took the maximum over the images (axis "
-                                            "0); take it over the channels (the last axis)."),
-        ]
-        verdict = judge(call, got, expected, slips)
-        if verdict is not None:
-            return verdict
-        array = as_numbers(got)
-        if array is not None and array.min() < 0:
-            return failed(f"{call} has negative values; a saliency map is non-negative.")
-    return passed(f"saliency_from_gradients is right on {len(batches)} batches: the absolute "
-                  "value first, then the maximum over the channels, shape (N, H, W).")
+    return check_function(saliency_from_gradients, "saliency_from_gradients",
+                          map(_saliency_case, batches),
+                          f"saliency_from_gradients is right on {len(batches)} batches: the "
+                          "absolute value first, then the maximum over the channels, shape "
+                          "(N, H, W).")
+
+
+def _saliency_case(gradients: np.ndarray) -> Case:
+    expected = np.abs(gradients).max(axis=-1)
+    call = f"saliency_from_gradients(gradients) with gradients of shape {gradients.shape}"
+    return Case((gradients,), call, lambda array: same(array, expected) and array.min() >= 0, [
+        (lambda array: same(array, expected),
+         lambda array: f"{call} has negative values; a saliency map is non-negative."),
+        (gradients.max(axis=-1), "this is the maximum of the signed gradients; take the "
+                                 "absolute value first, so that a strong negative "
+                                 "derivative counts too."),
+        (np.abs(gradients.max(axis=-1)), "this is the absolute value of the largest "
+                                         "signed gradient; take the absolute values "
+                                         "first, then the maximum."),
+        (np.abs(gradients).sum(axis=-1), "this sums the absolute gradients over the "
+                                         "channels; the saliency map takes their "
+                                         "maximum."),
+        (np.abs(gradients.sum(axis=-1)), "this is the absolute value of the sum over "
+                                         "the channels; take the maximum of the absolute "
+                                         "values."),
+        (np.abs(gradients).mean(axis=-1), "this averages the absolute gradients over the "
+                                          "channels; the saliency map takes their "
+                                          "maximum."),
+        ((gradients ** 2).max(axis=-1), "this squares the gradients; the saliency map "
+                                        "uses their absolute value."),
+        (np.abs(gradients).max(axis=-1, keepdims=True), "this keeps the channel axis of "
+                                                        "size 1; the maps have shape "
+                                                        "(N, H, W)."),
+        (np.abs(gradients).max(axis=0), "this took the maximum over the images (axis "
+                                        "0); take it over the channels (the last axis)."),
+        (lambda array: True,
+         lambda array: f"{call}: {compare_arrays(array, expected, 'the result')}"),
+    ])
 
 
 # ---------------------------------------------------------------------------------------
@@ -133,47 +131,40 @@ def check_path_points(path_points: Callable) -> CheckResult:
         baseline)`` for ``alpha = (k + 0.5) / steps``, ``k = 0, ..., steps - 1``, in order
         of increasing alpha (chapter 05, "Integrated Gradients").
     """
-    if path_points is Ellipsis:
-        return not_attempted("path_points")
     cases = [(image, baseline, steps) for image, baseline in image_pairs() for steps in (4, 7)]
     cases.append((image_pairs()[1][0], image_pairs()[1][1], 1))
-    for image, baseline, steps in cases:
-        midpoints = (np.arange(steps) + 0.5) / steps
-        expected = _path(image, baseline, midpoints)
-        call = (f"path_points(image, baseline, steps={steps}) with images of shape "
-                f"{image.shape} and a {'black' if not baseline.any() else 'gray'} baseline")
-        got, error = call_safely(path_points, image.copy(), baseline.copy(), steps,
-                                 name="path_points")
-        if error:
-            return failed(error)
-        slips = [
-            (_path(image, baseline, np.arange(steps) / steps),
-             "these are the left end points alpha = k / steps (starting at the baseline); "
-             "the midpoint rule uses alpha = (k + 0.5) / steps."),
-            (_path(image, baseline, np.arange(1, steps + 1) / steps),
-             "these are the right end points alpha = (k + 1) / steps (ending at the image); "
-             "the midpoint rule uses alpha = (k + 0.5) / steps."),
-            (_path(image, baseline, midpoints[::-1]),
-             "the points run from the image to the baseline; order them by increasing "
-             "alpha, from the baseline towards the image."),
-            (midpoints[:, None, None, None] * image[None],
-             "these are alpha * image: the path starts at the baseline, baseline + alpha * "
-             "(image - baseline)."),
-            (_path(baseline, image, midpoints),
-             "image and baseline are swapped: the path is baseline + alpha * (image - "
-             "baseline)."),
-        ]
-        if steps > 1:
-            slips.append((_path(image, baseline, np.linspace(0, 1, steps)),
-                          "np.linspace(0, 1, steps) includes both end points; the midpoint "
-                          "rule uses the middles of steps equal intervals, (k + 0.5) / "
-                          "steps."))
-        verdict = judge(call, got, expected, slips)
-        if verdict is not None:
-            return verdict
-    return passed(f"path_points is right on {len(cases)} cases: steps points from the "
-                  "baseline towards the image at alpha = (k + 0.5) / steps, shape "
-                  "(steps, H, W, C).")
+    return check_function(path_points, "path_points",
+                          (_path_points_case(*case) for case in cases),
+                          f"path_points is right on {len(cases)} cases: steps points from the "
+                          "baseline towards the image at alpha = (k + 0.5) / steps, shape "
+                          "(steps, H, W, C).")
+
+
+def _path_points_case(image: np.ndarray, baseline: np.ndarray, steps: int) -> Case:
+    midpoints = (np.arange(steps) + 0.5) / steps
+    return Case((image, baseline, steps),
+                f"path_points(image, baseline, steps={steps}) with images of shape "
+                f"{image.shape} and a {'black' if not baseline.any() else 'gray'} baseline",
+                _path(image, baseline, midpoints), [
+        (_path(image, baseline, np.arange(steps) / steps),
+         "these are the left end points alpha = k / steps (starting at the baseline); "
+         "the midpoint rule uses alpha = (k + 0.5) / steps."),
+        (_path(image, baseline, np.arange(1, steps + 1) / steps),
+         "these are the right end points alpha = (k + 1) / steps (ending at the image); "
+         "the midpoint rule uses alpha = (k + 0.5) / steps."),
+        (_path(image, baseline, midpoints[::-1]),
+         "the points run from the image to the baseline; order them by increasing "
+         "alpha, from the baseline towards the image."),
+        (midpoints[:, None, None, None] * image[None],
+         "these are alpha * image: the path starts at the baseline, baseline + alpha * "
+         "(image - baseline)."),
+        (_path(baseline, image, midpoints),
+         "image and baseline are swapped: the path is baseline + alpha * (image - "
+         "baseline)."),
+        *([(_path(image, baseline, np.linspace(0, 1, steps)),
+            "np.linspace(0, 1, steps) includes both end points; the midpoint rule uses the "
+            "middles of steps equal intervals, (k + 0.5) / steps.")] if steps > 1 else []),
+    ])
 
 
 # ---------------------------------------------------------------------------------------
@@ -253,74 +244,68 @@ def check_integrated_gradients(integrated_gradients: Callable) -> CheckResult:
     too (on ``steps`` intervals, as TensorFlow's tutorial does, or on ``steps`` points, as
     ``np.trapezoid`` does): it passes, with a note on how it differs.
     """
-    if integrated_gradients is Ellipsis:
-        return not_attempted("integrated_gradients")
-    count, rules = 0, list(RULES)
-    for image, baseline in image_pairs():
-        for name, gradient in _score_functions(image.shape):
-            for steps in (5, 16):
-                count += 1
-                difference = image - baseline
-                midpoints = (np.arange(steps) + 0.5) / steps
+    rules = list(RULES)  # the rules the answers so far agree with; the first is named
+    cases = [(gradient, image, baseline, name, steps) for image, baseline in image_pairs()
+             for name, gradient in _score_functions(image.shape) for steps in (5, 16)]
+    return check_function(
+        integrated_gradients, "integrated_gradients",
+        (_integrated_gradients_case(*case, rules) for case in cases),
+        lambda: _trapezoid_note(rules[0]) if "midpoint" not in rules else (
+            f"integrated_gradients is right on {len(cases)} cases, linear, quadratic and cubic "
+            "scores, black and gray baselines: (image - baseline) times the mean gradient at "
+            "the midpoints of the path."))
 
-                def path_mean(alphas, gradient=gradient, image=image, baseline=baseline):
-                    return _path_mean(gradient, image, baseline, alphas)
 
-                accepted = {rule: _integral(gradient, image, baseline, rule, steps)
-                            for rule in rules}
-                call = (f"integrated_gradients(gradient, image, baseline, steps={steps}) for "
-                        f"{name} on images of shape {image.shape}")
-                got, error = call_safely(integrated_gradients, gradient, image.copy(),
-                                         baseline.copy(), steps, name="integrated_gradients")
-                if error:
-                    return failed(error)
-                matching = [rule for rule in rules if same(got, accepted[rule])]
-                if matching:
-                    rules = matching
-                    continue
-                slips = [
-                    (path_mean(midpoints), "this is the mean gradient along the path; "
-                                           "multiply it by (image - baseline)."),
-                    (difference * gradient(_path(image, baseline, midpoints)).sum(axis=0),
-                     f"this sums the {steps} gradients; the integral over [0, 1] is their "
-                     f"mean (the sum divided by steps)."),
-                    (difference * gradient(image[None])[0],
-                     "this is the gradient at the image times (image - baseline) "
-                     "(gradient x input); average the gradients along the path instead."),
-                    (difference * path_mean(np.arange(steps) / steps),
-                     "this uses the left end points alpha = k / steps, a left Riemann sum. "
-                     "It tends to the same integral, but its error falls only as 1 / steps "
-                     "and it is not exact even for a quadratic score, so the attributions "
-                     "do not add up to y(x) - y(x'). The midpoint rule uses alpha = (k + 0.5) "
-                     "/ steps."),
-                    (difference * path_mean(np.arange(1, steps + 1) / steps),
-                     "this uses the right end points alpha = (k + 1) / steps, the right "
-                     "Riemann sum of Sundararajan et al.'s paper. It tends to the same "
-                     "integral, but its error falls only as 1 / steps and it is not exact "
-                     "even for a quadratic score. The midpoint rule uses alpha = (k + 0.5) / "
-                     "steps."),
-                    (image * path_mean(midpoints),
-                     "this multiplies by the image, not by (image - baseline): with a "
-                     "non-black baseline they differ."),
-                ]
-                if steps > 1:
-                    slips.append((difference * path_mean(np.linspace(0, 1, steps)),
-                                  "this averages the gradients at np.linspace(0, 1, steps) "
-                                  "with equal weights, both end points included. That is "
-                                  "neither the midpoint rule, alpha = (k + 0.5) / steps, nor "
-                                  "the trapezoid rule, which gives the two end points half "
-                                  "the weight of the others."))
-                midpoint = _integral(gradient, image, baseline, "midpoint", steps)
-                verdict = judge(call, got, midpoint, slips)
-                if verdict is None:
-                    return failed(f"{call}: the result follows the midpoint rule here but "
-                                  "the trapezoid rule on the other cases; use one rule.")
-                return verdict
-    if "midpoint" not in rules:
-        return passed(_trapezoid_note(rules[0]))
-    return passed(f"integrated_gradients is right on {count} cases, linear, quadratic and "
-                  "cubic scores, black and gray baselines: (image - baseline) times the mean "
-                  "gradient at the midpoints of the path.")
+def _integrated_gradients_case(gradient: Callable, image: np.ndarray, baseline: np.ndarray,
+                               name: str, steps: int, rules: list[str]) -> Case:
+    difference = image - baseline
+    midpoints = (np.arange(steps) + 0.5) / steps
+    accepted = {rule: _integral(gradient, image, baseline, rule, steps) for rule in rules}
+    midpoint = _integral(gradient, image, baseline, "midpoint", steps)
+    call = (f"integrated_gradients(gradient, image, baseline, steps={steps}) for {name} on "
+            f"images of shape {image.shape}")
+
+    def path_mean(alphas):
+        return _path_mean(gradient, image, baseline, alphas)
+
+    def follows_a_rule(array):  # narrows ``rules`` to those this answer follows too
+        matching = [rule for rule in rules if same(array, accepted[rule])]
+        rules[:] = matching or rules
+        return bool(matching)
+
+    return Case((gradient, image, baseline, steps), call, follows_a_rule, [
+        (lambda array: same(array, midpoint),
+         "the result follows the midpoint rule here but the trapezoid rule on the other "
+         "cases; use one rule."),
+        (path_mean(midpoints), "this is the mean gradient along the path; multiply it by "
+                               "(image - baseline)."),
+        (difference * gradient(_path(image, baseline, midpoints)).sum(axis=0),
+         f"this sums the {steps} gradients; the integral over [0, 1] is their mean (the sum "
+         f"divided by steps)."),
+        (difference * gradient(image[None])[0],
+         "this is the gradient at the image times (image - baseline) (gradient x input); "
+         "average the gradients along the path instead."),
+        (difference * path_mean(np.arange(steps) / steps),
+         "this uses the left end points alpha = k / steps, a left Riemann sum. It tends to "
+         "the same integral, but its error falls only as 1 / steps and it is not exact even "
+         "for a quadratic score, so the attributions do not add up to y(x) - y(x'). The "
+         "midpoint rule uses alpha = (k + 0.5) / steps."),
+        (difference * path_mean(np.arange(1, steps + 1) / steps),
+         "this uses the right end points alpha = (k + 1) / steps, the right Riemann sum of "
+         "Sundararajan et al.'s paper. It tends to the same integral, but its error falls "
+         "only as 1 / steps and it is not exact even for a quadratic score. The midpoint rule "
+         "uses alpha = (k + 0.5) / steps."),
+        (image * path_mean(midpoints),
+         "this multiplies by the image, not by (image - baseline): with a non-black baseline "
+         "they differ."),
+        *([(difference * path_mean(np.linspace(0, 1, steps)),
+            "this averages the gradients at np.linspace(0, 1, steps) with equal weights, both "
+            "end points included. That is neither the midpoint rule, alpha = (k + 0.5) / "
+            "steps, nor the trapezoid rule, which gives the two end points half the weight of "
+            "the others.")] if steps > 1 else []),
+        (lambda array: True,
+         lambda array: f"{call}: {compare_arrays(array, midpoint, 'the result')}"),
+    ])
 
 
 # ---------------------------------------------------------------------------------------
