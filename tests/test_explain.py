@@ -17,6 +17,7 @@ from numpy.testing import assert_allclose
 import helpers
 from helpers import explain
 from helpers.explain import _graph, filters
+from helpers.explain.cam import ClassActivationMap, GradCAM, activations_and_gradients
 from helpers.models import COURSE_MODEL_PATH, build_course_model
 
 SHAPE = (8, 8, 2)
@@ -258,6 +259,31 @@ def test_score_cam_equals_its_formula(branchy, images):
                     upsample(coarse, SHAPE[:2]), rtol=1e-5, atol=1e-7)
 
 
+class LayerCAM(ClassActivationMap):
+    """Jiang et al.'s LayerCAM, written here as a new method would be: per-position weights
+    ``ReLU(dscore/dA)``, so it overrides the combine step too. Not part of the helpers."""
+
+    def weights(self, forward, call, x, index):
+        activations, grads = activations_and_gradients(forward, call, x, index)
+        return activations, tf.nn.relu(grads)  # (N, h, w, C): one weight per position
+
+    def combine(self, activations, weights):
+        return tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1))
+
+
+def layer_cam(model, images, class_index=None, layer=None, *, batch_size=32):
+    return LayerCAM()(model, images, class_index, layer, batch_size)
+
+
+def test_a_method_with_per_position_weights_fits_the_skeleton(branchy, images):
+    activations, grads = tape_activations_and_gradients(branchy, "b", images, [2, 0, 1])
+    coarse = np.maximum((np.maximum(grads, 0) * activations).sum(axis=-1), 0)
+    result = layer_cam(branchy, images, [2, 0, 1], "b", batch_size=2)
+    assert result.max() > 0
+    assert_allclose(result, upsample(coarse, SHAPE[:2]), rtol=1e-5, atol=1e-7)
+    assert_allclose(layer_cam(branchy, images[1], 0, "b"), result[1], rtol=1e-5, atol=1e-7)
+
+
 def test_cam_needs_a_gap_head():
     model = keras.Sequential([keras.Input(SHAPE), keras.layers.Conv2D(3, 3, name="conv"),
                               keras.layers.Flatten(), keras.layers.Dense(2)])
@@ -274,6 +300,7 @@ METHODS = {
     "grad_cam": explain.grad_cam,
     "grad_cam_plus_plus": explain.grad_cam_plus_plus,
     "score_cam": explain.score_cam,
+    "layer_cam (defined above, on the skeleton)": layer_cam,
 }
 
 
@@ -410,7 +437,7 @@ def test_compiled_functions_are_reused_not_retraced(smooth, images):
     explain.grad_cam(smooth, images)
     explain.grad_cam(smooth, images[:2], 1)
     explain.grad_cam(smooth, images[0])
-    function = _graph._CACHE[smooth][("grad_cam", SHAPE, "c2")]
+    function = _graph._CACHE[smooth][("_map_fn", SHAPE, GradCAM(), "c2")]
     assert function.experimental_get_tracing_count() == 1
 
 

@@ -22,6 +22,7 @@ the class score with respect to it.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -355,12 +356,63 @@ def forward_pass(model: keras.Model, image_shape: tuple[int, ...]) -> ForwardPas
 
 def compiled(model: keras.Model, key: Hashable, build: Callable):
     """``build()``, made once per model and key, and forgotten with the model."""
-    per_model = _CACHE.get(model)
-    if per_model is None:
-        per_model = _CACHE[model] = {}
-    if key not in per_model:
-        per_model[key] = build()
-    return per_model[key]
+    functions = _CACHE.get(model)
+    if functions is None:
+        functions = _CACHE[model] = {}
+    if key not in functions:
+        functions[key] = build()
+    return functions[key]
+
+
+def per_model(build: Callable) -> Callable:
+    """Decorator for ``build(forward, *args)``, which makes a method's compiled function(s)
+    from a :class:`ForwardPass`: ``build(model, image_shape, *args)`` then makes them once
+    per model, image shape and (hashable) ``args``, and they are forgotten with the model."""
+    @functools.wraps(build)
+    def cached(model: keras.Model, image_shape: tuple[int, ...], *args):
+        shape = tuple(int(d) for d in image_shape)
+        return compiled(model, (build.__name__, shape, *args),
+                        lambda: build(forward_pass(model, shape), *args))
+
+    return cached
+
+
+# -- one call of a method: its arguments checked once ("validate, then delegate") ----------
+#: ``prepare(..., layer=NO_LAYER)``: the method reads no inner layer (pixel gradients).
+NO_LAYER = object()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One call of a method, its arguments checked."""
+
+    model: keras.Model
+    batch: np.ndarray  # float32 (N, H, W, C)
+    single: bool  # the caller gave one image (H, W, C)
+    forward: ForwardPass
+    index: np.ndarray | None  # int32 (N,), -1 = the predicted class; None: not a classifier
+    batch_size: int
+    call: LayerCall | None  # the layer the method reads, if any
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.batch.shape[1:]
+
+    def unbatch(self, result):
+        """``result`` (batched) as the caller asked: without the batch axis for one image."""
+        return result[0] if self.single else result
+
+
+def prepare(model: keras.Model, images, class_index=None, batch_size: int = 1, *,
+            layer=NO_LAYER, classifier: bool = True) -> Prepared:
+    """Check a method's arguments, in the order their errors are reported."""
+    batch, single = as_image_batch(images, model)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    forward = forward_pass(model, batch.shape[1:])
+    call = None if layer is NO_LAYER else forward.find(layer)
+    index = (class_indices(class_index, len(batch), forward.require_classes())
+             if classifier else None)
+    return Prepared(model, batch, single, forward, index, batch_size, call)
 
 
 def graph_function(input_signature=None, **options) -> Callable:

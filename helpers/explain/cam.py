@@ -16,28 +16,26 @@ They differ only in the weights:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from helpers.explain._checks import ClassIndex, check_positive_int
 from helpers.explain._graph import (
     DEFAULT_BATCH_SIZE,
     INDEX_SPEC,
-    as_image_batch,
-    check_positive_int,
-    class_indices,
+    Prepared,
     class_scores,
-    compiled,
-    forward_pass,
     graph_function,
     image_spec,
     in_batches,
+    per_model,
+    prepare,
     upsample,
 )
 
-ClassIndex = int | Sequence[int] | None
 _ANY_4D = tf.TensorSpec((None, None, None, None), tf.float32)
 
 #: The Parameters and Returns sections that cam, grad_cam and grad_cam_plus_plus share,
@@ -55,8 +53,7 @@ _SHARED_DOC = """Parameters
     layer
         Name of a layer with a 4-D output ``(N, h, w, C)``, also inside a nested model;
         ``None`` takes the last such layer.
-    batch_size
-        Images per forward (and backward) pass.
+    {more}
 
     Returns
     -------
@@ -65,10 +62,15 @@ _SHARED_DOC = """Parameters
         resized bilinearly from the layer's ``(h, w)`` to the input's ``(H, W)``."""
 
 
-def _shared_doc(function):
-    """Fill in ``{parameters}`` in ``function``'s docstring with :data:`_SHARED_DOC`."""
-    function.__doc__ = function.__doc__.replace("{parameters}", _SHARED_DOC)
-    return function
+def _shared_doc(more="batch_size\n        Images per forward (and backward) pass."):
+    """Fill in ``{parameters}`` in a docstring with :data:`_SHARED_DOC`, ``more`` (the
+    parameters after ``layer``) in it."""
+    def fill(function):
+        function.__doc__ = function.__doc__.replace(
+            "{parameters}", _SHARED_DOC.replace("{more}", more))
+        return function
+
+    return fill
 
 
 def _weighted_sum(activations, weights):
@@ -76,7 +78,7 @@ def _weighted_sum(activations, weights):
     return tf.nn.relu(tf.einsum("nhwk,nk->nhw", activations, weights))
 
 
-def _activations_and_gradients(forward, call, x, index):
+def activations_and_gradients(forward, call, x, index):
     """The target layer's output ``A`` and d(class score)/dA, in float32."""
     with tf.GradientTape(watch_accessed_variables=False) as tape:
         taps, logits = forward.run(x, taps=[call.layer], watch=tape.watch)
@@ -87,69 +89,82 @@ def _activations_and_gradients(forward, call, x, index):
     return tf.cast(activations, tf.float32), tf.cast(grads, tf.float32)
 
 
-def _cam_weights(forward, call, x, index):
-    head = forward.dense_head(call)
-    taps, logits = forward.run(x, taps=[call.layer])
-    _, index = class_scores(logits, index)
-    kernel = tf.cast(head.kernel, tf.float32)  # (C, classes)
-    return tf.cast(taps[call.name], tf.float32), tf.gather(tf.transpose(kernel), index)
+@dataclass(frozen=True)
+class ClassActivationMap:
+    """The skeleton every class activation map shares (pytorch-grad-cam's ``BaseCAM``).
+
+    It checks the arguments, finds the layer, runs batches through one compiled function
+    per model and layer, upsamples and unbatches. A method is its :meth:`weights`; a method
+    that sums the weighted channels differently (per-position weights, as LayerCAM's)
+    overrides :meth:`combine` as well, and nothing else.
+    """
+
+    def weights(self, forward, call, x, index) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(A, w)``: the layer's output ``A`` ``(N, h, w, C)`` and its weights, float32."""
+        raise NotImplementedError
+
+    def combine(self, activations, weights) -> tf.Tensor:
+        """The coarse map ``(N, h, w)``: ReLU of the channels weighted by ``(N, C)``."""
+        return _weighted_sum(activations, weights)
+
+    def check(self, prepared: Prepared) -> None:
+        """Fail early, with a clear message, where the method does not apply."""
+
+    def maps(self, prepared: Prepared) -> np.ndarray:
+        """The maps ``(N, H, W)`` of a prepared call, ``batch_size`` images at a time."""
+        function = _map_fn(prepared.model, prepared.image_shape, self, prepared.call.path)
+        return in_batches(function, [prepared.batch, prepared.index], prepared.batch_size)
+
+    def __call__(self, model, images, class_index, layer, batch_size) -> np.ndarray:
+        prepared = prepare(model, images, class_index, batch_size, layer=layer)
+        self.check(prepared)
+        return prepared.unbatch(self.maps(prepared))
 
 
-def _grad_cam_weights(forward, call, x, index):
-    activations, grads = _activations_and_gradients(forward, call, x, index)
-    return activations, tf.reduce_mean(grads, axis=(1, 2))
-
-
-def _grad_cam_plus_plus_weights(forward, call, x, index):
-    activations, grads = _activations_and_gradients(forward, call, x, index)
-    # alpha = g^2 / (2 g^2 + sum_ab A_ab g^3): the exp(score) of the paper cancels out here;
-    # its remaining factor, one positive number per image, is dropped (maps are unnormalized).
-    squared = tf.square(grads)
-    denominator = 2.0 * squared + tf.reduce_sum(activations, axis=(1, 2), keepdims=True) * (
-        squared * grads)
-    alphas = tf.math.divide_no_nan(squared, denominator)  # 0 where the gradient is 0
-    return activations, tf.reduce_sum(alphas * tf.nn.relu(grads), axis=(1, 2))
-
-
-_WEIGHTS = {"cam": _cam_weights, "grad_cam": _grad_cam_weights,
-            "grad_cam_plus_plus": _grad_cam_plus_plus_weights}
-
-
-def _map_fn(model, image_shape, method, call):
-    def build():
-        forward = forward_pass(model, image_shape)
-        weights_of = _WEIGHTS[method]
-
-        @graph_function(input_signature=[image_spec(image_shape), INDEX_SPEC])
-        def class_activation_map(x, index):
-            activations, weights = weights_of(forward, call, x, index)
-            return upsample(_weighted_sum(activations, weights), image_shape[:2])
-
-        return class_activation_map
-
-    return compiled(model, (method, image_shape, call.path), build)
-
-
-def _prepare(model, images, class_index, layer, batch_size):
-    batch, single = as_image_batch(images, model)
-    batch_size = check_positive_int(batch_size, "batch_size")
-    forward = forward_pass(model, batch.shape[1:])
+@per_model
+def _map_fn(forward, method, layer):
     call = forward.find(layer)
-    index = class_indices(class_index, len(batch), forward.require_classes())
-    return forward, batch, single, call, index, batch_size
+
+    @graph_function(input_signature=[image_spec(forward.image_shape), INDEX_SPEC])
+    def class_activation_map(x, index):
+        activations, weights = method.weights(forward, call, x, index)
+        return upsample(method.combine(activations, weights), forward.image_shape[:2])
+
+    return class_activation_map
 
 
-def _class_activation_map(method, model, images, class_index, layer, batch_size):
-    forward, batch, single, call, index, batch_size = _prepare(
-        model, images, class_index, layer, batch_size)
-    if method == "cam":
-        forward.dense_head(call)  # fail early, with a clear message
-    maps = in_batches(_map_fn(model, batch.shape[1:], method, call), [batch, index],
-                      batch_size)
-    return maps[0] if single else maps
+class CAM(ClassActivationMap):
+    def weights(self, forward, call, x, index):
+        head = forward.dense_head(call)
+        taps, logits = forward.run(x, taps=[call.layer])
+        _, index = class_scores(logits, index)
+        kernel = tf.cast(head.kernel, tf.float32)  # (C, classes)
+        return tf.cast(taps[call.name], tf.float32), tf.gather(tf.transpose(kernel), index)
+
+    def check(self, prepared):
+        prepared.forward.dense_head(prepared.call)
 
 
-@_shared_doc
+class GradCAM(ClassActivationMap):
+    def weights(self, forward, call, x, index):
+        activations, grads = activations_and_gradients(forward, call, x, index)
+        return activations, tf.reduce_mean(grads, axis=(1, 2))
+
+
+class GradCAMPlusPlus(ClassActivationMap):
+    def weights(self, forward, call, x, index):
+        activations, grads = activations_and_gradients(forward, call, x, index)
+        # alpha = g^2 / (2 g^2 + sum_ab A_ab g^3): the exp(score) of the paper cancels out
+        # here; its remaining factor, one positive number per image, is dropped (maps are
+        # unnormalized).
+        squared = tf.square(grads)
+        denominator = 2.0 * squared + tf.reduce_sum(activations, axis=(1, 2), keepdims=True) * (
+            squared * grads)
+        alphas = tf.math.divide_no_nan(squared, denominator)  # 0 where the gradient is 0
+        return activations, tf.reduce_sum(alphas * tf.nn.relu(grads), axis=(1, 2))
+
+
+@_shared_doc()
 def cam(model: keras.Model, images: np.ndarray, class_index: ClassIndex = None,
         layer: str | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
     """Zhou et al.'s class activation map (CAM), with Grad-CAM's ReLU for display.
@@ -164,10 +179,10 @@ def cam(model: keras.Model, images: np.ndarray, class_index: ClassIndex = None,
 
     {parameters}
     """
-    return _class_activation_map("cam", model, images, class_index, layer, batch_size)
+    return CAM()(model, images, class_index, layer, batch_size)
 
 
-@_shared_doc
+@_shared_doc()
 def grad_cam(model: keras.Model, images: np.ndarray, class_index: ClassIndex = None,
              layer: str | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
     """Selvaraju et al.'s Grad-CAM.
@@ -179,10 +194,10 @@ def grad_cam(model: keras.Model, images: np.ndarray, class_index: ClassIndex = N
 
     {parameters}
     """
-    return _class_activation_map("grad_cam", model, images, class_index, layer, batch_size)
+    return GradCAM()(model, images, class_index, layer, batch_size)
 
 
-@_shared_doc
+@_shared_doc()
 def grad_cam_plus_plus(model: keras.Model, images: np.ndarray,
                        class_index: ClassIndex = None, layer: str | None = None, *,
                        batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
@@ -196,49 +211,81 @@ def grad_cam_plus_plus(model: keras.Model, images: np.ndarray,
 
     {parameters}
     """
-    return _class_activation_map("grad_cam_plus_plus", model, images, class_index, layer,
-                                 batch_size)
+    return GradCAMPlusPlus()(model, images, class_index, layer, batch_size)
 
 
 # -- Score-CAM: no gradients, one forward pass per (image, channel) ----------------------------
-def _score_cam_fns(model, image_shape, call):
-    def build():
-        forward = forward_pass(model, image_shape)
-        size = image_shape[:2]
+@per_model
+def _score_cam_fns(forward, layer):
+    call = forward.find(layer)
+    image_shape = forward.image_shape
+    size = image_shape[:2]
 
-        @graph_function(input_signature=[image_spec(image_shape), INDEX_SPEC])
-        def activations_and_classes(x, index):
-            # The blank image (all zeros), the baseline each masked copy is compared to,
-            # rides along as one extra image (computed afresh: weights may have changed).
-            n = tf.shape(x)[0]
-            taps, logits = forward.run(tf.concat([x, tf.zeros_like(x[:1])], axis=0),
-                                       taps=[call.layer])
-            _, index = class_scores(logits[:n], index)
-            blank = tf.gather(tf.nn.softmax(logits[n])[None], index, axis=1)[0]
-            return tf.cast(taps[call.name][:n], tf.float32), index, blank
+    @graph_function(input_signature=[image_spec(image_shape), INDEX_SPEC])
+    def activations_and_classes(x, index):
+        # The blank image (all zeros), the baseline each masked copy is compared to,
+        # rides along as one extra image (computed afresh: weights may have changed).
+        n = tf.shape(x)[0]
+        taps, logits = forward.run(tf.concat([x, tf.zeros_like(x[:1])], axis=0),
+                                   taps=[call.layer])
+        _, index = class_scores(logits[:n], index)
+        blank = tf.gather(tf.nn.softmax(logits[n])[None], index, axis=1)[0]
+        return tf.cast(taps[call.name][:n], tf.float32), index, blank
 
-        @graph_function(input_signature=[image_spec(image_shape), _ANY_4D, INDEX_SPEC])
-        def masked_probabilities(x, activations, index):
-            # Each channel, upsampled and scaled to [0, 1], masks the image: (n, k) copies.
-            n, k = tf.shape(activations)[0], tf.shape(activations)[-1]
-            masks = tf.image.resize(activations, size, method="bilinear")  # (n, H, W, k)
-            low = tf.reduce_min(masks, axis=(1, 2), keepdims=True)
-            high = tf.reduce_max(masks, axis=(1, 2), keepdims=True)
-            masks = tf.math.divide_no_nan(masks - low, high - low)
-            masked = x[:, None] * tf.transpose(masks, (0, 3, 1, 2))[..., None]
-            _, logits = forward.run(tf.reshape(masked, (n * k, *image_shape)))
-            probabilities = tf.reshape(tf.nn.softmax(logits), (n, k, -1))
-            return tf.gather(probabilities, index, axis=2, batch_dims=1)  # (n, k)
+    @graph_function(input_signature=[image_spec(image_shape), _ANY_4D, INDEX_SPEC])
+    def masked_probabilities(x, activations, index):
+        # Each channel, upsampled and scaled to [0, 1], masks the image: (n, k) copies.
+        n, k = tf.shape(activations)[0], tf.shape(activations)[-1]
+        masks = tf.image.resize(activations, size, method="bilinear")  # (n, H, W, k)
+        low = tf.reduce_min(masks, axis=(1, 2), keepdims=True)
+        high = tf.reduce_max(masks, axis=(1, 2), keepdims=True)
+        masks = tf.math.divide_no_nan(masks - low, high - low)
+        masked = x[:, None] * tf.transpose(masks, (0, 3, 1, 2))[..., None]
+        _, logits = forward.run(tf.reshape(masked, (n * k, *image_shape)))
+        probabilities = tf.reshape(tf.nn.softmax(logits), (n, k, -1))
+        return tf.gather(probabilities, index, axis=2, batch_dims=1)  # (n, k)
 
-        @graph_function(input_signature=[_ANY_4D, tf.TensorSpec((None, None))])
-        def combine(activations, weights):
-            return upsample(_weighted_sum(activations, weights), size)
+    @graph_function(input_signature=[_ANY_4D, tf.TensorSpec((None, None))])
+    def combine(activations, weights):
+        return upsample(_weighted_sum(activations, weights), size)
 
-        return activations_and_classes, masked_probabilities, combine
-
-    return compiled(model, ("score_cam", image_shape, call.path), build)
+    return activations_and_classes, masked_probabilities, combine
 
 
+@dataclass(frozen=True)
+class ScoreCAM(ClassActivationMap):
+    max_channels: int | None = None
+
+    def maps(self, prepared):  # masked forward passes, chunked: its own loop over batches
+        activations_and_classes, masked_probabilities, combine = _score_cam_fns(
+            prepared.model, prepared.image_shape, prepared.call.path)
+        channels = prepared.call.shape[-1]
+        max_channels = self.max_channels
+        if max_channels is not None:
+            max_channels = min(check_positive_int(max_channels, "max_channels"), channels)
+        batch_size = prepared.batch_size
+
+        def one_chunk_of_images(x, index):
+            activations, index, blank = activations_and_classes(x, index)
+            chosen = activations
+            if max_channels is not None and max_channels < channels:
+                strongest = tf.math.top_k(tf.reduce_max(activations, axis=(1, 2)),
+                                          max_channels)
+                chosen = tf.gather(activations, strongest.indices, axis=3, batch_dims=1)
+            per_call = max(1, batch_size // int(x.shape[0]))
+            weights = np.concatenate(
+                [masked_probabilities(x, chosen[..., start:start + per_call], index).numpy()
+                 for start in range(0, int(chosen.shape[-1]), per_call)], axis=1)
+            return combine(chosen, tf.constant(weights - blank.numpy()[:, None]))
+
+        return in_batches(one_chunk_of_images, [prepared.batch, prepared.index], batch_size)
+
+
+@_shared_doc("""max_channels
+        Use only the channels with the largest activation maximum, per image
+        (tf-keras-vis' ``max_N``, "Faster Score-CAM"); ``None`` uses all of them.
+    batch_size
+        Masked images per forward pass.""")
 def score_cam(model: keras.Model, images: np.ndarray, class_index: ClassIndex = None,
               layer: str | None = None, *, max_channels: int | None = None,
               batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
@@ -253,54 +300,6 @@ def score_cam(model: keras.Model, images: np.ndarray, class_index: ClassIndex = 
     ``batch_size`` masked images. Derived in chapter 06
     (notebooks/06_class_activation_maps.ipynb).
 
-    Parameters
-    ----------
-    model
-        A Keras classifier (Sequential or Functional, possibly with a nested base model);
-        a final softmax is looked through, so scores are logits.
-    images
-        float32 ``(N, H, W, C)`` or one image ``(H, W, C)``, preprocessed for the model.
-    class_index
-        ``None``: each image's predicted class; an int: that class for every image; a
-        sequence: one class per image.
-    layer
-        Name of a layer with a 4-D output ``(N, h, w, C)``, also inside a nested model;
-        ``None`` takes the last such layer.
-    max_channels
-        Use only the channels with the largest activation maximum, per image
-        (tf-keras-vis' ``max_N``, "Faster Score-CAM"); ``None`` uses all of them.
-    batch_size
-        Masked images per forward pass.
-
-    Returns
-    -------
-    numpy.ndarray
-        float32 ``(N, H, W)`` (``(H, W)`` for one image): non-negative, not normalized,
-        resized bilinearly from the layer's ``(h, w)`` to the input's ``(H, W)``.
+    {parameters}
     """
-    return _score_cam(model, images, class_index, layer, max_channels, batch_size)
-
-
-def _score_cam(model, images, class_index, layer, max_channels, batch_size):
-    _, batch, single, call, index, batch_size = _prepare(
-        model, images, class_index, layer, batch_size)
-    activations_and_classes, masked_probabilities, combine = _score_cam_fns(
-        model, batch.shape[1:], call)
-    channels = call.shape[-1]
-    if max_channels is not None:
-        max_channels = min(check_positive_int(max_channels, "max_channels"), channels)
-
-    def one_chunk_of_images(x, index):
-        activations, index, blank = activations_and_classes(x, index)
-        chosen = activations
-        if max_channels is not None and max_channels < channels:
-            strongest = tf.math.top_k(tf.reduce_max(activations, axis=(1, 2)), max_channels)
-            chosen = tf.gather(activations, strongest.indices, axis=3, batch_dims=1)
-        per_call = max(1, batch_size // int(x.shape[0]))
-        weights = np.concatenate(
-            [masked_probabilities(x, chosen[..., start:start + per_call], index).numpy()
-             for start in range(0, int(chosen.shape[-1]), per_call)], axis=1)
-        return combine(chosen, tf.constant(weights - blank.numpy()[:, None]))
-
-    maps = in_batches(one_chunk_of_images, [batch, index], batch_size)
-    return maps[0] if single else maps
+    return ScoreCAM(max_channels)(model, images, class_index, layer, batch_size)

@@ -13,13 +13,11 @@ import tensorflow as tf
 
 from helpers.explain._graph import (
     DEFAULT_BATCH_SIZE,
-    as_image_batch,
-    check_positive_int,
-    compiled,
-    forward_pass,
     graph_function,
     image_spec,
     in_batches,
+    per_model,
+    prepare,
 )
 
 
@@ -49,9 +47,8 @@ def feature_maps(model: keras.Model, images: np.ndarray, layers: str | Sequence[
         Layer name -> float32 ``(N, h, w, c)`` (``(h, w, c)`` for one image), in the order
         of ``layers``.
     """
-    batch, single = as_image_batch(images, model)
-    batch_size = check_positive_int(batch_size, "batch_size")
-    forward = forward_pass(model, batch.shape[1:])
+    prepared = prepare(model, images, batch_size=batch_size, classifier=False)
+    forward = prepared.forward
     if layers is None:
         names = forward.layer_names(ranks=(4,))
     elif isinstance(layers, str):
@@ -66,15 +63,18 @@ def feature_maps(model: keras.Model, images: np.ndarray, layers: str | Sequence[
     calls = [forward.find(name) for name in names]
     if len({call.path for call in calls}) != len(calls):
         raise ValueError(f"each layer may be asked for once, got {names}")
+    function = _outputs_fn(model, prepared.image_shape, tuple(call.path for call in calls))
+    maps = in_batches(function, [prepared.batch], prepared.batch_size)
+    return {name: prepared.unbatch(m) for name, m in zip(names, maps, strict=True)}
 
-    def build():
-        @graph_function(input_signature=[image_spec(batch.shape[1:])])
-        def outputs(x):
-            taps, _ = forward.run(x, taps=[call.layer for call in calls], logits=False)
-            return tuple(tf.cast(taps[call.name], tf.float32) for call in calls)
 
-        return outputs
+@per_model
+def _outputs_fn(forward, layers):
+    calls = [forward.find(layer) for layer in layers]
 
-    key = ("feature_maps", batch.shape[1:], tuple(call.path for call in calls))
-    maps = in_batches(compiled(model, key, build), [batch], batch_size)
-    return {name: m[0] if single else m for name, m in zip(names, maps, strict=True)}
+    @graph_function(input_signature=[image_spec(forward.image_shape)])
+    def outputs(x):
+        taps, _ = forward.run(x, taps=[call.layer for call in calls], logits=False)
+        return tuple(tf.cast(taps[call.name], tf.float32) for call in calls)
+
+    return outputs

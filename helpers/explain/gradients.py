@@ -8,27 +8,21 @@ large), never as a Python loop over copies.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import keras
 import numpy as np
 import tensorflow as tf
 
+from helpers.explain._checks import ClassIndex, check_positive_int
 from helpers.explain._graph import (
     DEFAULT_BATCH_SIZE,
     INDEX_SPEC,
-    as_image_batch,
-    check_positive_int,
-    class_indices,
     class_scores,
-    compiled,
-    forward_pass,
     graph_function,
     image_spec,
     in_batches,
+    per_model,
+    prepare,
 )
-
-ClassIndex = int | Sequence[int] | None
 
 
 def _input_gradients(forward, x, index):
@@ -41,32 +35,24 @@ def _input_gradients(forward, x, index):
     return grads, index
 
 
-def _saliency_fn(model, image_shape):
-    def build():
-        forward = forward_pass(model, image_shape)
+@per_model
+def _saliency_fn(forward):
+    @graph_function(input_signature=[image_spec(forward.image_shape), INDEX_SPEC])
+    def saliency_map(x, index):
+        grads, _ = _input_gradients(forward, x, index)
+        return tf.reduce_max(tf.abs(grads), axis=-1)
 
-        @graph_function(input_signature=[image_spec(image_shape), INDEX_SPEC])
-        def saliency_map(x, index):
-            grads, _ = _input_gradients(forward, x, index)
-            return tf.reduce_max(tf.abs(grads), axis=-1)
-
-        return saliency_map
-
-    return compiled(model, ("saliency", image_shape), build)
+    return saliency_map
 
 
-def _predict_fn(model, image_shape):
-    def build():
-        forward = forward_pass(model, image_shape)
+@per_model
+def _predict_fn(forward):
+    @graph_function(input_signature=[image_spec(forward.image_shape)])
+    def predicted_class(x):
+        _, logits = forward.run(x)
+        return tf.argmax(logits, axis=-1, output_type=tf.int32)
 
-        @graph_function(input_signature=[image_spec(image_shape)])
-        def predicted_class(x):
-            _, logits = forward.run(x)
-            return tf.argmax(logits, axis=-1, output_type=tf.int32)
-
-        return predicted_class
-
-    return compiled(model, ("predict", image_shape), build)
+    return predicted_class
 
 
 def _resolve_predicted(model, batch, index, batch_size):
@@ -89,14 +75,6 @@ def _summed_over_copies(function, copies: np.ndarray, batch_size: int):
         return total
 
     return one_chunk_of_images
-
-
-def _prepare(model, images, class_index, batch_size):
-    batch, single = as_image_batch(images, model)
-    batch_size = check_positive_int(batch_size, "batch_size")
-    forward = forward_pass(model, batch.shape[1:])
-    index = class_indices(class_index, len(batch), forward.require_classes())
-    return batch, single, index, batch_size
 
 
 def saliency(model: keras.Model, images: np.ndarray, class_index: ClassIndex = None, *,
@@ -123,50 +101,30 @@ def saliency(model: keras.Model, images: np.ndarray, class_index: ClassIndex = N
     numpy.ndarray
         float32 ``(N, H, W)`` (``(H, W)`` for one image), non-negative.
     """
-    batch, single, index, batch_size = _prepare(model, images, class_index, batch_size)
-    maps = in_batches(_saliency_fn(model, batch.shape[1:]), [batch, index], batch_size)
-    return maps[0] if single else maps
+    prepared = prepare(model, images, class_index, batch_size)
+    maps = in_batches(_saliency_fn(model, prepared.image_shape),
+                      [prepared.batch, prepared.index], prepared.batch_size)
+    return prepared.unbatch(maps)
 
 
-def _noisy_saliency_fn(model, image_shape):
-    def build():
-        forward = forward_pass(model, image_shape)
-        spec = tf.TensorSpec((None, *image_shape), tf.float32)
+@per_model
+def _noisy_sum_fn(forward, average):
+    image_shape = forward.image_shape
 
-        @graph_function(input_signature=[image_spec(image_shape), INDEX_SPEC,
-                                      tf.TensorSpec((None,), tf.float32), spec])
-        def noisy_saliency_sum(x, index, sigma, noise):
-            # All (sample, image) pairs as one batch, sample-major.
-            samples, n = tf.shape(noise)[0], tf.shape(x)[0]
-            noisy = x[None] + noise[:, None] * sigma[None, :, None, None, None]
-            noisy = tf.reshape(noisy, (samples * n, *image_shape))
-            grads, _ = _input_gradients(forward, noisy, tf.tile(index, [samples]))
-            maps = tf.reduce_max(tf.abs(grads), axis=-1)
-            return tf.reduce_sum(tf.reshape(maps, (samples, n, *image_shape[:2])), axis=0)
+    @graph_function(input_signature=[image_spec(image_shape), INDEX_SPEC,
+                                     tf.TensorSpec((None,), tf.float32), image_spec(image_shape)])
+    def noisy_sum(x, index, sigma, noise):
+        # All (sample, image) pairs as one batch, sample-major; summed over the samples:
+        # the saliency maps (average="maps") or the signed gradients (Smilkov et al.'s M_c).
+        samples, n = tf.shape(noise)[0], tf.shape(x)[0]
+        noisy = x[None] + noise[:, None] * sigma[None, :, None, None, None]
+        noisy = tf.reshape(noisy, (samples * n, *image_shape))
+        grads, _ = _input_gradients(forward, noisy, tf.tile(index, [samples]))
+        if average == "maps":
+            grads = tf.reduce_max(tf.abs(grads), axis=-1)
+        return tf.reduce_sum(tf.reshape(grads, (samples, n, *grads.shape[1:])), axis=0)
 
-        return noisy_saliency_sum
-
-    return compiled(model, ("smoothgrad", image_shape), build)
-
-
-def _noisy_gradients_fn(model, image_shape):
-    def build():
-        forward = forward_pass(model, image_shape)
-        spec = tf.TensorSpec((None, *image_shape), tf.float32)
-
-        @graph_function(input_signature=[image_spec(image_shape), INDEX_SPEC,
-                                      tf.TensorSpec((None,), tf.float32), spec])
-        def noisy_gradient_sum(x, index, sigma, noise):
-            # As noisy_saliency_sum, but the signed gradients are summed (Smilkov et al.'s M_c).
-            samples, n = tf.shape(noise)[0], tf.shape(x)[0]
-            noisy = x[None] + noise[:, None] * sigma[None, :, None, None, None]
-            noisy = tf.reshape(noisy, (samples * n, *image_shape))
-            grads, _ = _input_gradients(forward, noisy, tf.tile(index, [samples]))
-            return tf.reduce_sum(tf.reshape(grads, (samples, n, *image_shape)), axis=0)
-
-        return noisy_gradient_sum
-
-    return compiled(model, ("smoothgrad_gradients", image_shape), build)
+    return noisy_sum
 
 
 #: What :func:`smoothgrad` averages over the noisy copies.
@@ -212,41 +170,40 @@ def smoothgrad(model: keras.Model, images: np.ndarray, class_index: ClassIndex =
     numpy.ndarray
         float32 ``(N, H, W)`` (``(H, W)`` for one image), non-negative.
     """
-    batch, single, index, batch_size = _prepare(model, images, class_index, batch_size)
+    prepared = prepare(model, images, class_index, batch_size)
     samples = check_positive_int(samples, "samples")
     if not np.isfinite(noise) or noise < 0:
         raise ValueError(f"noise must be a non-negative fraction of the value range, got {noise}")
     if average not in SMOOTHGRAD_AVERAGES:
         raise ValueError(f"average must be one of {SMOOTHGRAD_AVERAGES}, got {average!r}")
-    index = _resolve_predicted(model, batch, index, batch_size)
+    batch = prepared.batch
+    index = _resolve_predicted(model, batch, prepared.index, prepared.batch_size)
     noise_patterns = np.random.default_rng(seed).standard_normal(
         (samples, *batch.shape[1:]), dtype=np.float32)
     sigma = (noise * (batch.max(axis=(1, 2, 3)) - batch.min(axis=(1, 2, 3)))).astype(np.float32)
-    build = _noisy_saliency_fn if average == "maps" else _noisy_gradients_fn
-    summed = _summed_over_copies(build(model, batch.shape[1:]), noise_patterns, batch_size)
-    maps = in_batches(summed, [batch, index, sigma], batch_size) / samples
+    summed = _summed_over_copies(_noisy_sum_fn(model, prepared.image_shape, average),
+                                 noise_patterns, prepared.batch_size)
+    maps = in_batches(summed, [batch, index, sigma], prepared.batch_size) / samples
     if average == "gradients":
         maps = np.abs(maps).max(axis=-1).astype(np.float32)
-    return maps[0] if single else maps
+    return prepared.unbatch(maps)
 
 
-def _path_gradients_fn(model, image_shape):
-    def build():
-        forward = forward_pass(model, image_shape)
+@per_model
+def _path_gradients_fn(forward):
+    image_shape = forward.image_shape
 
-        @graph_function(input_signature=[image_spec(image_shape), image_spec(image_shape),
-                                      INDEX_SPEC, tf.TensorSpec((None,), tf.float32)])
-        def path_gradient_sum(x, baseline, index, alphas):
-            # Points baseline + alpha (x - baseline) for every (alpha, image), as one batch.
-            steps, n = tf.shape(alphas)[0], tf.shape(x)[0]
-            points = baseline[None] + alphas[:, None, None, None, None] * (x - baseline)[None]
-            points = tf.reshape(points, (steps * n, *image_shape))
-            grads, _ = _input_gradients(forward, points, tf.tile(index, [steps]))
-            return tf.reduce_sum(tf.reshape(grads, (steps, n, *image_shape)), axis=0)
+    @graph_function(input_signature=[image_spec(image_shape), image_spec(image_shape),
+                                     INDEX_SPEC, tf.TensorSpec((None,), tf.float32)])
+    def path_gradient_sum(x, baseline, index, alphas):
+        # Points baseline + alpha (x - baseline) for every (alpha, image), as one batch.
+        steps, n = tf.shape(alphas)[0], tf.shape(x)[0]
+        points = baseline[None] + alphas[:, None, None, None, None] * (x - baseline)[None]
+        points = tf.reshape(points, (steps * n, *image_shape))
+        grads, _ = _input_gradients(forward, points, tf.tile(index, [steps]))
+        return tf.reduce_sum(tf.reshape(grads, (steps, n, *image_shape)), axis=0)
 
-        return path_gradient_sum
-
-    return compiled(model, ("integrated_gradients", image_shape), build)
+    return path_gradient_sum
 
 
 def integrated_gradients(model: keras.Model, images: np.ndarray,
@@ -277,16 +234,16 @@ def integrated_gradients(model: keras.Model, images: np.ndarray,
     numpy.ndarray
         float32 ``(N, H, W, C)`` (``(H, W, C)`` for one image), signed.
     """
-    batch, single, index, batch_size = _prepare(model, images, class_index, batch_size)
+    prepared = prepare(model, images, class_index, batch_size)
     steps = check_positive_int(steps, "steps")
+    batch = prepared.batch
     baseline = _as_baseline(baseline, batch)
-    index = _resolve_predicted(model, batch, index, batch_size)
+    index = _resolve_predicted(model, batch, prepared.index, prepared.batch_size)
     alphas = ((np.arange(steps) + 0.5) / steps).astype(np.float32)
-    summed = _summed_over_copies(_path_gradients_fn(model, batch.shape[1:]), alphas,
-                                 batch_size)
-    gradient_sums = in_batches(summed, [batch, baseline, index], batch_size)
-    attributions = ((batch - baseline) * gradient_sums / steps).astype(np.float32)
-    return attributions[0] if single else attributions
+    summed = _summed_over_copies(_path_gradients_fn(model, prepared.image_shape), alphas,
+                                 prepared.batch_size)
+    gradient_sums = in_batches(summed, [batch, baseline, index], prepared.batch_size)
+    return prepared.unbatch(((batch - baseline) * gradient_sums / steps).astype(np.float32))
 
 
 def _as_baseline(baseline, batch: np.ndarray) -> np.ndarray:
