@@ -2,6 +2,14 @@
 
 A self-check never lets a traceback from deep inside TensorFlow reach the learner: it
 catches the error, names it in one line, and says what was expected instead.
+
+A check of a learner's function is data for one driver, :func:`check_function`: the
+:class:`Case` s to run it on, each with its expected answer and its known slips (a wrong
+answer and the hint for it). The driver calls the function on each case and turns the
+first miss into a sentence: not attempted yet, an error, no answer, not numbers, the hint
+of the first slip it matches, or where it differs. :func:`check_numbers` does the same
+for a function that returns one number, where a slip is a wrong formula that must explain
+every answer.
 """
 
 from __future__ import annotations

@@ -67,9 +67,8 @@ def _zero_fraction_case(maps: np.ndarray) -> Case:
     return Case((maps,), call, expected, [
         (1 - expected, "this is the fraction of non-zero (active) values; the exercise "
                        "asks for the fraction of zeros."),
-        (zeros.sum(axis=(0, 1, 2)), f"these are counts of zeros; divide each by the "
-                                    f"number of values in a channel, N * h * w = "
-                                    f"{per_value}."),
+        (zeros.sum(axis=(0, 1, 2)), "these are counts of zeros; divide each by the number of "
+                                    f"values in a channel, N * h * w = {per_value}."),
         (zeros.mean(), "this is one fraction for the whole batch; the exercise asks for "
                        "one per channel: average over the image, height and width axes "
                        "(0, 1, 2) and keep the channel axis."),

@@ -167,8 +167,7 @@ def _ascent_case(image: np.ndarray, gradient: np.ndarray, step_size: float) -> C
          "square, sqrt(mean(gradient ** 2))."),
         (image + step_size * gradient / max(np.mean(np.square(gradient)), 1e-12),
          "the gradient is divided by its mean square; take the square root of it."),
-        (step_size * gradient / safe, "this is the step alone; return the image plus the "
-                                      "step."),
+        (step_size * gradient / safe, "this is the step alone; return the image plus the step."),
         (np.clip(expected, 0, 1), "the result is clipped to [0, 1]; the exercise leaves "
                                   "clipping to the loop that calls ascent_step."),
     ])

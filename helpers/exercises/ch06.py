@@ -62,21 +62,18 @@ def _grad_cam_weights_case(gradients: np.ndarray) -> Case:
     return Case((gradients,),
                 f"grad_cam_weights(gradients) with gradients of shape {gradients.shape}",
                 gradients.mean(axis=(1, 2)), [
-        (gradients.sum(axis=(1, 2)), f"these are sums over the positions; Grad-CAM "
-                                     f"averages them: divide by h * w = "
-                                     f"{height * width}."),
+        (gradients.sum(axis=(1, 2)), "these are sums over the positions; Grad-CAM averages "
+                                     f"them: divide by h * w = {height * width}."),
         (gradients.max(axis=(1, 2)), "these are the largest gradients of each channel; "
                                      "Grad-CAM takes their mean over the positions."),
         (np.abs(gradients).mean(axis=(1, 2)), "this averaged the absolute values; keep "
                                               "the sign: a channel whose gradient is "
                                               "negative counts against the class."),
-        (np.maximum(gradients, 0).mean(axis=(1, 2)), "this averaged only the positive "
-                                                     "gradients; Grad-CAM averages the "
-                                                     "signed gradient (its ReLU comes "
-                                                     "after the weighted sum)."),
-        (gradients.mean(axis=3), "this averaged over the channels, giving one map per "
-                                 "image; average over the height and width (axes 1 "
-                                 "and 2) instead."),
+        (np.maximum(gradients, 0).mean(axis=(1, 2)),
+         "this averaged only the positive gradients; Grad-CAM averages the signed gradient (its "
+         "ReLU comes after the weighted sum)."),
+        (gradients.mean(axis=3), "this averaged over the channels, giving one map per image; "
+                                 "average over the height and width (axes 1 and 2) instead."),
         *([(gradients.mean(axis=(0, 1, 2)), "this averaged over the images too: keep one "
                                             "row of weights per image, shape (N, C).")]
           if len(gradients) > 1 else []),
@@ -137,21 +134,18 @@ def _combination_case(activations: np.ndarray, weights: np.ndarray) -> Case:
                 np.maximum(total, 0), [
         (total, "this is the weighted sum without the ReLU: keep only its positive part "
                 "(np.maximum(..., 0)), the evidence for the class."),
-        (np.maximum(weighted, 0).sum(axis=3), "this applied the ReLU to each weighted "
-                                              "channel before the sum, so negative "
-                                              "evidence never cancels positive evidence; "
-                                              "sum over the channels first, then ReLU."),
+        (np.maximum(weighted, 0).sum(axis=3),
+         "this applied the ReLU to each weighted channel before the sum, so negative evidence "
+         "never cancels positive evidence; sum over the channels first, then ReLU."),
         (np.abs(total), "this took the absolute value of the sum; the ReLU sets the "
                         "negative positions to 0 instead."),
-        (np.maximum(weighted.mean(axis=3), 0), f"this averaged over the channels; CAM "
-                                               f"sums them (the mean is {channels} "
-                                               f"times smaller)."),
+        (np.maximum(weighted.mean(axis=3), 0), "this averaged over the channels; CAM sums them "
+                                               f"(the mean is {channels} times smaller)."),
         (np.maximum(np.einsum("nhwk,k->nhw", activations, weights[0]), 0),
          "this used the first image's weights for every image; each image has its own "
          "row of weights, weights[n]."),
-        (np.maximum(activations.sum(axis=3), 0), "this ignored the weights: multiply "
-                                                 "each channel by its weight before "
-                                                 "summing."),
+        (np.maximum(activations.sum(axis=3), 0), "this ignored the weights: multiply each "
+                                                 "channel by its weight before summing."),
         (np.maximum(weighted, 0), "this kept the channel axis, shape (N, h, w, C); sum "
                                   "the weighted channels over the last axis."),
     ])
@@ -293,9 +287,8 @@ def _gap_head_case(activations: np.ndarray, weights: np.ndarray) -> Case:
         (positive / (2 / positions + positive * mean),
          f"this took the gradient dy/dA_ij to be w; global average pooling divides "
          f"by the Z = h * w = {positions} positions, so it is w / Z."),
-        (expected / positions, f"this is one position's term a * ReLU(G); the "
-                               f"weight sums it over all Z = {positions} positions "
-                               f"(here they are all equal)."),
+        (expected / positions, "this is one position's term a * ReLU(G); the weight sums it "
+                               f"over all Z = {positions} positions (here they are all equal)."),
         (positive / (2 + positive * mean / positions),
          "the denominator has the sum of the activations over the positions, "
          "sum_ab A_ab, not their mean: with G = w / Z, G * sum_ab A_ab = w * mean(A)."),
@@ -305,13 +298,11 @@ def _gap_head_case(activations: np.ndarray, weights: np.ndarray) -> Case:
         (gradient, "these are Grad-CAM's weights, the mean gradient w / Z; "
                    "Grad-CAM++ weighs each positive gradient with its coefficient "
                    "a = G^2 / (2 G^2 + sum_ab A_ab G^3)."),
-        (np.maximum(gradient, 0), "this is Grad-CAM's weight w / Z with a ReLU; the "
-                                  "coefficient a = 1 / (2 + G sum_ab A_ab) is "
-                                  "missing."),
+        (np.maximum(gradient, 0), "this is Grad-CAM's weight w / Z with a ReLU; the coefficient "
+                                  "a = 1 / (2 + G sum_ab A_ab) is missing."),
         (w, "these are the Dense weights, CAM's; Grad-CAM++ weighs each positive "
             "gradient with its coefficient a."),
-        (positive, "this is ReLU(w), without the coefficient a = 1 / (2 + G "
-                   "sum_ab A_ab)."),
+        (positive, "this is ReLU(w), without the coefficient a = 1 / (2 + G sum_ab A_ab)."),
         (positive / 2, "the denominator's second term, sum_ab A_ab G^3, is missing: "
                        "that is where the activations enter."),
         (1 / (2 + w * mean), "these are the coefficients a themselves; the weight is "
