@@ -30,11 +30,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from helpers.explain._checks import as_image_batch, check_positive_int, class_indices
 from helpers.explain._graph import (
     INDEX_SPEC,
-    as_image_batch,
-    check_positive_int,
-    class_indices,
     compiled,
     forward_pass,
     graph_function,
