@@ -433,6 +433,46 @@ def test_feature_maps_equal_a_plain_submodel(branchy, images):
     assert every["add"].shape == (8, 8, 5)
 
 
+def shared_layer_model(last_shared=False):
+    """A Conv2D layer called twice (a shared layer): its output has no single meaning."""
+    inputs = keras.Input(SHAPE)
+    shared = keras.layers.Conv2D(2, 3, padding="same", activation="tanh", name="shared",
+                                 kernel_initializer=glorot(30))
+    x = keras.layers.Conv2D(2, 3, padding="same", activation="tanh", name="middle",
+                            kernel_initializer=glorot(31))(shared(inputs))
+    x = shared(x)
+    if not last_shared:
+        x = keras.layers.Conv2D(3, 3, activation="tanh", name="after",
+                                kernel_initializer=glorot(32))(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(2, kernel_initializer=glorot(33))(x))
+
+
+@pytest.mark.parametrize("method", [
+    lambda model, x, layer: explain.grad_cam(model, x, layer=layer),
+    lambda model, x, layer: explain.score_cam(model, x, layer=layer),
+    lambda model, x, layer: explain.feature_maps(model, x, [layer]),
+    lambda model, x, layer: explain.maximize_activation(model, layer, [0], steps=1,
+                                                        progress=False),
+], ids=["grad_cam", "score_cam", "feature_maps", "maximize_activation"])
+def test_a_layer_called_more_than_once_is_refused(method, images):
+    model = shared_layer_model()
+    with pytest.raises(ValueError, match=r"layer 'shared' is called 2 times .*a shared layer.*"
+                                         r"name a layer that is called once, one of: "
+                                         r"\['middle', 'after'"):
+        method(model, images, "shared")
+    result = method(model, images, "middle")  # a layer called once: fine
+    assert np.isfinite(result["middle"] if isinstance(result, dict) else result).all()
+
+
+def test_a_shared_layer_is_never_chosen_silently(images):
+    model = shared_layer_model()
+    assert list(explain.feature_maps(model, images, None)) == ["middle", "after"]
+    assert explain.grad_cam(model, images).shape == images.shape[:3]  # "after"
+    with pytest.raises(ValueError, match="'shared' is called 2 times"):
+        explain.grad_cam(shared_layer_model(last_shared=True), images)
+
+
 def test_compiled_functions_are_reused_not_retraced(smooth, images):
     explain.grad_cam(smooth, images)
     explain.grad_cam(smooth, images[:2], 1)

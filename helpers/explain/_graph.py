@@ -22,6 +22,7 @@ the class score with respect to it.
 
 from __future__ import annotations
 
+import collections
 import functools
 import weakref
 from collections.abc import Callable, Hashable, Sequence
@@ -255,6 +256,7 @@ class ForwardPass:
                 layer=layer, name=layer.name, path=path,
                 inputs=tuple(id(t) for t in keras.tree.flatten(args) if tf.is_tensor(t)),
                 output=id(out), shape=tuple(out.shape[1:]), leaf=leaf))
+        self._times_called = collections.Counter(id(c.layer) for c in self.calls)
         self._logits_id = id(final)
         last = [c for c in self.calls if c.leaf and c.output == id(final)]
         if last:
@@ -278,18 +280,21 @@ class ForwardPass:
 
     def layer_names(self, ranks: tuple[int, ...] | None = None) -> list[str]:
         """Names of the layers (nested ones included) whose output has one of ``ranks``
-        (counting the batch axis), in the order they run."""
+        (counting the batch axis), in the order they run; a layer called more than once (a
+        shared layer) is left out: which call's output it means would be ambiguous."""
         names = []
         for call in self.calls:
-            if (ranks is None or len(call.shape) + 1 in ranks) and call.name not in names:
+            once = self._times_called[id(call.layer)] == 1
+            if once and (ranks is None or len(call.shape) + 1 in ranks) and call.name not in names:
                 names.append(call.name)
         return names
 
     def find(self, layer: str | None, ranks: tuple[int, ...] = (4,),
              expected: str = "a spatial layer, whose output is 4-D (N, h, w, channels)"
              ) -> LayerCall:
-        """The (last) call of the layer named ``layer``, or of the last layer whose output
-        has one of ``ranks`` when ``layer`` is None."""
+        """The call of the layer named ``layer``, or of the last layer whose output has one
+        of ``ranks`` when ``layer`` is None. A layer called more than once (a shared layer)
+        is refused with a ValueError: no method guesses which of its calls is meant."""
         if not self.calls:
             raise TypeError(f"cannot look inside {type(self._model()).__name__} "
                             f"{self.model_name!r}: naming a layer needs a Sequential or "
@@ -299,7 +304,7 @@ class ForwardPass:
             leaves = [c for c in self.calls if c.leaf and len(c.shape) + 1 in ranks]
             if not leaves:
                 raise ValueError(f"model {self.model_name!r} has no {expected}")
-            return leaves[-1]
+            return self._called_once(leaves[-1], valid)
         if not isinstance(layer, str):
             raise TypeError(f"layer must be a layer name (str) or None, got "
                             f"{type(layer).__name__}; valid choices: {valid}")
@@ -310,10 +315,18 @@ class ForwardPass:
         if len({id(c.layer) for c in matches}) > 1:
             raise ValueError(f"several layers are named {layer!r}; give the full path, one "
                              f"of: {sorted({c.path for c in matches})}")
-        call = matches[-1]
+        call = self._called_once(matches[-1], valid)
         if len(call.shape) + 1 not in ranks:
             raise ValueError(f"layer {layer!r} outputs shape {(None, *call.shape)}; expected "
                              f"{expected}, one of: {valid}")
+        return call
+
+    def _called_once(self, call: LayerCall, valid: list[str]) -> LayerCall:
+        times = self._times_called[id(call.layer)]
+        if times > 1:
+            raise ValueError(f"layer {call.name!r} is called {times} times in model "
+                             f"{self.model_name!r} (a shared layer), so which output to use "
+                             f"is ambiguous; name a layer that is called once, one of: {valid}")
         return call
 
     def dense_head(self, call: LayerCall) -> keras.layers.Dense:

@@ -52,7 +52,7 @@ _SHARED_DOC = """Parameters
         sequence: one class per image.
     layer
         Name of a layer with a 4-D output ``(N, h, w, C)``, also inside a nested model;
-        ``None`` takes the last such layer.
+        ``None`` takes the last such layer; a layer called more than once is refused.
     {more}
 
     Returns

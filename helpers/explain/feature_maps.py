@@ -37,7 +37,8 @@ def feature_maps(model: keras.Model, images: np.ndarray, layers: str | Sequence[
         float32 ``(N, H, W, C)`` or one image ``(H, W, C)``, preprocessed for the model.
     layers
         One layer name, a sequence of names, or ``None`` for every layer with a 4-D
-        (spatial) output, in the order they run.
+        (spatial) output, in the order they run. A layer called more than once (a shared
+        layer) is refused by name and left out of ``None``: which call is meant is ambiguous.
     batch_size
         Images per forward pass.
 
