@@ -675,6 +675,32 @@ def test_maximize_activation_reuses_its_loop_for_an_equivalent_preprocess(conv_m
         run("imagenet")
 
 
+def test_maximize_activation_pieces_each_alone():
+    images = np.random.default_rng(5).random((2, 6, 7, 3), dtype=np.float32)
+    tv = np.abs(np.diff(images, axis=1)).sum() + np.abs(np.diff(images, axis=2)).sum()
+    assert_allclose(filters.total_variation(tf.constant(images)), tv, rtol=1e-5)
+    assert_allclose(filters.distance_from_gray(tf.constant(images)),
+                    ((images - 0.5) ** 2).sum(), rtol=1e-5)
+    grads = np.concatenate([images[:1], np.zeros_like(images[:1])])
+    unit = filters.normalized(tf.constant(grads)).numpy()
+    assert_allclose(np.sqrt((unit[0] ** 2).mean()), 1.0, rtol=1e-5)
+    assert_allclose(unit[1], 0.0)  # no NaN for a zero gradient
+    assert filters.nonzero(tf.constant(grads)).numpy().tolist() == [1, 0]
+    still = filters.AscentOptions.checked(0.05, 0, (1, 1), 0, 0, 0, (6, 7, 3))
+    moved = filters.random_affine(tf.constant(images), still, tf.constant([1, 2], tf.int64),
+                                  (6, 7))
+    assert_allclose(moved, images, atol=1e-6)  # no shift, zoom or rotation: the same image
+    params, first, second = filters.adam_ascent(tf.zeros(3), tf.zeros(3), tf.zeros(3),
+                                                tf.constant([2.0, -0.5, 0.0]), 0, 0.1)
+    assert_allclose(params, [0.1, -0.1, 0.0], atol=1e-6)  # Adam's first step: lr * sign
+    pictures = filters.fourier_image(6, 7, 3)(tf.zeros((2, 2, 3, 6, 4)))
+    assert pictures.shape == (2, 6, 7, 3) and np.allclose(pictures, 0.5)
+    with pytest.raises(ValueError, match="scale must be a range"):
+        filters.AscentOptions.checked(0.05, None, (1.2, 1.1), 0, 0, 0, (6, 7, 3))
+    with pytest.raises(ValueError, match="finite and non-negative"):
+        filters.AscentOptions.checked(-1, None, (1, 1), 0, 0, 0, (6, 7, 3))
+
+
 def test_maximize_activation_errors(conv_model):
     with pytest.raises(ValueError, match="filter 6 is out of range.*6 channels"):
         explain.maximize_activation(conv_model, "c1", [6], progress=False)

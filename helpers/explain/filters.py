@@ -24,6 +24,7 @@ from __future__ import annotations
 import numbers
 import warnings
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -32,11 +33,7 @@ from tqdm import tqdm
 
 from helpers.explain import _checks as checks
 from helpers.explain._checks import check_model, check_positive_int
-from helpers.explain._graph import (
-    compiled,
-    forward_pass,
-    graph_function,
-)
+from helpers.explain._graph import forward_pass, graph_function, per_model
 
 #: Square root of ImageNet's color covariance (Lucid's ``color_correlation_svd_sqrt``):
 #: the Fourier image of a color model is optimized in these decorrelated colors.
@@ -153,9 +150,59 @@ def maximize_activation(
     steps = check_positive_int(steps, "steps")
     batch_size = check_positive_int(batch_size, "batch_size")
     image_shape = checks.image_shape(model, size)
-    forward = forward_pass(model, image_shape)
-    call = forward.find(layer, ranks=(2, 4), expected="a layer with a 4-D output "
-                        "(N, h, w, channels) or a 2-D output (N, units)")
+    call = forward_pass(model, image_shape).find(
+        layer, ranks=(2, 4),
+        expected="a layer with a 4-D output (N, h, w, channels) or a 2-D output (N, units)")
+    filter_array, single = _filter_indices(filters, call)
+    options = AscentOptions.checked(learning_rate, jitter, scale, rotate, total_variation, l2,
+                                    image_shape)
+    ascend, to_images = _optimizer(model, image_shape, call.path, param, pre_activation,
+                                   _stable_preprocess(preprocess, image_shape),
+                                   (total_variation > 0, l2 > 0))
+    rng = np.random.default_rng(seed)
+    results = []
+    with tqdm(total=steps * len(filter_array), desc=f"maximizing {call.name}",
+              disable=not progress, delay=1.0, leave=False) as bar:
+        for start in range(0, len(filter_array), batch_size):
+            chosen = filter_array[start:start + batch_size]
+            params = 0.01 * rng.standard_normal(_param_shape(param, len(chosen), image_shape),
+                                                dtype=np.float32)
+            results.append(_ascend_batch(ascend, to_images, params, chosen, options,
+                                         (seed, start), steps, bar))
+    images, changes, live_steps = (np.concatenate(r) for r in zip(*results, strict=True))
+    _warn_if_stalled(call.name, filter_array, changes, live_steps, steps, pre_activation)
+    return images[0] if single else images
+
+
+class AscentOptions(NamedTuple):
+    """The numbers of one run; inputs of the compiled loop, so new values never retrace."""
+
+    learning_rate: float  # Adam's step size
+    jitter: float  # largest shift, pixels
+    zoom_low: float  # zoom range
+    zoom_high: float
+    rotate: float  # largest rotation, radians
+    total_variation: float  # penalty weights
+    l2: float
+
+    @classmethod
+    def checked(cls, learning_rate, jitter, scale, rotate, total_variation, l2, image_shape):
+        if jitter is None:
+            jitter = max(image_shape[:2]) / 16
+        low, high = (float(s) for s in scale)
+        if not 0 < low <= high:
+            raise ValueError(f"scale must be a range (low, high) with 0 < low <= high, got "
+                             f"{scale}")
+        options = cls(*np.array([learning_rate, jitter, low, high, np.deg2rad(rotate),
+                                 total_variation, l2], np.float32))
+        if not np.isfinite(options).all() or (np.array(options) < 0).any():
+            raise ValueError("learning_rate, jitter, scale, rotate, total_variation and l2 "
+                             "must be finite and non-negative")
+        return options
+
+
+def _filter_indices(filters, call) -> tuple[np.ndarray, bool]:
+    """``filters`` as int32 ``(F,)`` checked against the layer, and whether it was one int."""
     single = isinstance(filters, numbers.Integral)
     filter_list = [filters] if single else filters
     if isinstance(filter_list, (str, bytes)) or not isinstance(filter_list, (Sequence, range,
@@ -171,47 +218,26 @@ def maximize_activation(
     filter_array = np.asarray(filter_list, np.int32)
     if filter_array.size == 0:
         raise ValueError("expected at least one filter, got none")
-    if jitter is None:
-        jitter = max(image_shape[:2]) / 16
-    low, high = (float(s) for s in scale)
-    if not 0 < low <= high:
-        raise ValueError(f"scale must be a range (low, high) with 0 < low <= high, got {scale}")
-    options = np.array([learning_rate, jitter, low, high, np.deg2rad(rotate),
-                        total_variation, l2], np.float32)
-    if not np.isfinite(options).all() or (options < 0).any():
-        raise ValueError("learning_rate, jitter, scale, rotate, total_variation and l2 must be "
-                         "finite and non-negative")
+    return filter_array, single
 
-    penalized = (total_variation > 0, l2 > 0)
-    ascend, to_images = _optimizer(model, image_shape, call, param, pre_activation,
-                                   _stable_preprocess(preprocess, image_shape), penalized)
-    rng = np.random.default_rng(seed)
-    images, changes, live_steps = [], [], []
-    with tqdm(total=steps * len(filter_array), desc=f"maximizing {call.name}",
-              disable=not progress, delay=1.0, leave=False) as bar:
-        for start in range(0, len(filter_array), batch_size):
-            chosen = tf.constant(filter_array[start:start + batch_size])
-            params = tf.constant(0.01 * rng.standard_normal(
-                _param_shape(param, len(chosen), image_shape), dtype=np.float32))
-            moments = (tf.zeros_like(params), tf.zeros_like(params))
-            live = tf.zeros(len(chosen), tf.int32)  # steps with a nonzero gradient, per image
-            first = to_images(params).numpy()
-            done = 0
-            while done < steps:
-                todo = min(_STEPS_PER_CALL, steps - done)
-                params, *moments, live = ascend(params, *moments, live, chosen,
-                                                tf.constant(options),
-                                                tf.constant([seed, start], tf.int64),
-                                                tf.constant(done), tf.constant(todo))
-                done += todo
-                bar.update(todo * len(chosen))
-            images.append(to_images(params).numpy())
-            changes.append(np.abs(images[-1] - first).mean(axis=(1, 2, 3)))
-            live_steps.append(live.numpy())
-    images = np.concatenate(images)
-    _warn_if_stalled(call.name, filter_array, np.concatenate(changes),
-                     np.concatenate(live_steps), steps, pre_activation)
-    return images[0] if single else images
+
+def _ascend_batch(ascend, to_images, params, chosen, options, seed, steps, bar):
+    """One batch of filters' images, each image's mean change and its steps with a gradient."""
+    params, chosen = tf.constant(params), tf.constant(chosen)
+    moments = (tf.zeros_like(params), tf.zeros_like(params))
+    live = tf.zeros(len(chosen), tf.int32)  # steps with a nonzero gradient, per image
+    options = AscentOptions(*(tf.constant(value, tf.float32) for value in options))
+    seed = tf.constant(seed, tf.int64)
+    first = to_images(params).numpy()
+    done = 0
+    while done < steps:
+        todo = min(_STEPS_PER_CALL, steps - done)
+        params, *moments, live = ascend(params, *moments, live, chosen, options, seed,
+                                        tf.constant(done), tf.constant(todo))
+        done += todo
+        bar.update(todo * len(chosen))
+    images = to_images(params).numpy()
+    return images, np.abs(images - first).mean(axis=(1, 2, 3)), live.numpy()
 
 
 def _warn_if_stalled(layer, filters, changes, live_steps, steps, pre_activation) -> None:
@@ -286,121 +312,138 @@ def _spectrum_scale(height, width) -> np.ndarray:
     return (scale * np.sqrt(height * width)).astype(np.float32)
 
 
-def _optimizer(model, image_shape, call, param, pre_activation, preprocess, penalized):
-    """The compiled ascent loop and the parameters-to-images map, cached per model."""
+# -- small composable pieces, each a function of tensors (as lucent keeps them) --------------
+def fourier_image(height: int, width: int, channels: int) -> Callable:
+    """Parameters ``(2, F, C, H, W // 2 + 1)`` (real and imaginary parts of a spectrum scaled
+    by 1/frequency; for 3 channels, in decorrelated colors) -> images in [0, 1]."""
+    spectrum_scale = tf.constant(_spectrum_scale(height, width))
+    colors = tf.constant(COLOR_CORRELATION_SQRT
+                         / np.max(np.linalg.norm(COLOR_CORRELATION_SQRT, axis=0)))
 
-    def build():
-        forward = forward_pass(model, image_shape)
-        height, width, channels = image_shape
-        spectrum_scale = tf.constant(_spectrum_scale(height, width))
-        colors = tf.constant(COLOR_CORRELATION_SQRT
-                             / np.max(np.linalg.norm(COLOR_CORRELATION_SQRT, axis=0)))
+    def to_images(params):
+        spectrum = tf.complex(params[0], params[1]) * tf.cast(spectrum_scale, tf.complex64)
+        raw = tf.transpose(tf.signal.irfft2d(spectrum, fft_length=[height, width]),
+                           (0, 2, 3, 1)) / 4.0
+        if channels == 3:
+            raw = tf.einsum("nhwc,dc->nhwd", raw, colors)
+        return tf.sigmoid(raw)
 
-        def to_images(params):
-            if param == "pixel":
-                raw = params
-            else:
-                spectrum = tf.complex(params[0], params[1]) * tf.cast(spectrum_scale,
-                                                                      tf.complex64)
-                raw = tf.transpose(tf.signal.irfft2d(spectrum, fft_length=[height, width]),
-                                   (0, 2, 3, 1)) / 4.0
-                if channels == 3:
-                    raw = tf.einsum("nhwc,dc->nhwd", raw, colors)
-            return tf.sigmoid(raw)
+    return to_images
 
-        if isinstance(preprocess, tuple):  # ("affine", matrix bytes, offset bytes, shape)
-            matrix = tf.constant(np.frombuffer(preprocess[1], np.float32)
-                                 .reshape(preprocess[3]))
-            offset = tf.constant(np.frombuffer(preprocess[2], np.float32))
 
-            def prepare(images):
-                return tf.einsum("nhwc,cd->nhwd", images, matrix) + offset
-        else:
-            prepare = preprocess
+def affine_preprocess(key) -> Callable:
+    """The per-pixel affine map that :func:`_stable_preprocess` keys, as a function."""
+    _, matrix, offset, shape = key
+    matrix = tf.constant(np.frombuffer(matrix, np.float32).reshape(shape))
+    offset = tf.constant(np.frombuffer(offset, np.float32))
+    return lambda images: tf.einsum("nhwc,cd->nhwd", images, matrix) + offset
 
-        def objective(images, chosen):
-            inputs = images if prepare is None else prepare(images)
-            taps, _ = forward.run(tf.cast(inputs, tf.float32), taps=[call.layer],
-                                  logits=False, pre_activation=pre_activation)
-            out = tf.cast(taps[call.name], tf.float32)
-            if len(call.shape) == 3:
-                out = tf.reduce_mean(out, axis=(1, 2))
-            return tf.gather(out, chosen, axis=1, batch_dims=1)  # (F,)
 
-        def transform(images, options, seed):
-            # One random zoom, rotation and shift per image, sampled around the center.
-            n = tf.shape(images)[0]
-            draws = tf.random.stateless_uniform((n, 4), seed=seed)
-            jitter, low, high, angle = options[1], options[2], options[3], options[4]
-            zoom = low + (high - low) * draws[:, 0]
-            theta = angle * (2.0 * draws[:, 1] - 1.0)
-            shift = jitter * (2.0 * draws[:, 2:] - 1.0)
-            cos, sin = tf.cos(theta) / zoom, tf.sin(theta) / zoom
-            cy, cx = (height - 1) / 2.0, (width - 1) / 2.0
-            # Output pixel (x, y) reads input pixel (a0 x + a1 y + a2, b0 x + b1 y + b2).
-            transforms = tf.stack([cos, -sin, cx - cos * cx + sin * cy + shift[:, 0],
-                                   sin, cos, cy - sin * cx - cos * cy + shift[:, 1],
-                                   tf.zeros_like(cos), tf.zeros_like(cos)], axis=1)
-            return tf.raw_ops.ImageProjectiveTransformV3(
-                images=images, transforms=transforms, output_shape=[height, width],
-                fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
+def random_affine(images, options: AscentOptions, seed, size: tuple[int, int]) -> tf.Tensor:
+    """One random zoom, rotation and shift per image of ``size`` ``(H, W)``, about its center."""
+    height, width = size
+    n = tf.shape(images)[0]
+    draws = tf.random.stateless_uniform((n, 4), seed=seed)
+    low, high = options.zoom_low, options.zoom_high
+    zoom = low + (high - low) * draws[:, 0]
+    theta = options.rotate * (2.0 * draws[:, 1] - 1.0)
+    shift = options.jitter * (2.0 * draws[:, 2:] - 1.0)
+    cos, sin = tf.cos(theta) / zoom, tf.sin(theta) / zoom
+    cy, cx = (height - 1) / 2.0, (width - 1) / 2.0
+    # Output pixel (x, y) reads input pixel (a0 x + a1 y + a2, b0 x + b1 y + b2).
+    transforms = tf.stack([cos, -sin, cx - cos * cx + sin * cy + shift[:, 0],
+                           sin, cos, cy - sin * cx - cos * cy + shift[:, 1],
+                           tf.zeros_like(cos), tf.zeros_like(cos)], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transforms, output_shape=[height, width],
+        fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
 
-        def total_variation(images):
-            dy = tf.reduce_sum(tf.abs(images[:, 1:] - images[:, :-1]))
-            dx = tf.reduce_sum(tf.abs(images[:, :, 1:] - images[:, :, :-1]))
-            return dx + dy
 
-        def normalized(grads):
-            axes = tf.range(1, tf.rank(grads))
-            rms = tf.sqrt(tf.reduce_mean(tf.square(grads), axis=axes, keepdims=True))
-            return tf.math.divide_no_nan(grads, rms)
+def total_variation(images) -> tf.Tensor:
+    """Sum of the absolute differences of neighboring pixels."""
+    dy = tf.reduce_sum(tf.abs(images[:, 1:] - images[:, :-1]))
+    dx = tf.reduce_sum(tf.abs(images[:, :, 1:] - images[:, :, :-1]))
+    return dx + dy
 
-        @graph_function(reduce_retracing=True)
-        def ascend(params, first_moment, second_moment, live, chosen, options, seed, done,
-                   todo):
-            batch_axis = 1 if param == "fourier" else 0
 
-            def per_image(grads):  # normalize each image's gradient separately
-                moved = tf.experimental.numpy.moveaxis(grads, batch_axis, 0)
-                return tf.experimental.numpy.moveaxis(normalized(moved), 0, batch_axis)
+def distance_from_gray(images) -> tf.Tensor:
+    """Sum of the squared distances of the pixels from gray (the L2 penalty)."""
+    return tf.reduce_sum(tf.square(images - 0.5))
 
-            def nonzero(grads):  # 1 for each image whose gradient is not all zero
-                moved = tf.experimental.numpy.moveaxis(grads, batch_axis, 0)
-                flat = tf.reshape(moved, (tf.shape(moved)[0], -1))
-                return tf.cast(tf.reduce_any(tf.not_equal(flat, 0.0), axis=1), tf.int32)
 
-            beta1, beta2 = 0.9, 0.999
-            for step in tf.range(done, done + todo):
-                step_seed = tf.stack([seed[0] * 1_000_003 + seed[1], tf.cast(step, tf.int64)])
-                with tf.GradientTape(persistent=any(penalized)) as tape:
-                    tape.watch(params)
-                    images = to_images(params)
-                    activation = tf.reduce_sum(objective(transform(images, options, step_seed),
-                                                         chosen))
-                    variation = total_variation(images) if penalized[0] else None
-                    distance = tf.reduce_sum(tf.square(images - 0.5)) if penalized[1] else None
-                # Each term's gradient normalized per image: the weights are relative
-                # strengths, whatever the scale of the layer's activations.
-                zero = tf.UnconnectedGradients.ZERO
-                grads = tape.gradient(activation, params, unconnected_gradients=zero)
-                live += nonzero(grads)
-                grads = per_image(grads)
-                if penalized[0]:
-                    grads -= options[5] * per_image(tape.gradient(variation, params))
-                if penalized[1]:
-                    grads -= options[6] * per_image(tape.gradient(distance, params))
-                del tape
-                # Adam, ascending.
-                t = tf.cast(step + 1, tf.float32)
-                first_moment = beta1 * first_moment + (1 - beta1) * grads
-                second_moment = beta2 * second_moment + (1 - beta2) * tf.square(grads)
-                corrected = (first_moment / (1 - beta1 ** t)) / (
-                    tf.sqrt(second_moment / (1 - beta2 ** t)) + 1e-8)
-                params += options[0] * corrected
-            return params, first_moment, second_moment, live
+def normalized(grads) -> tf.Tensor:
+    """Each image's gradient (batch axis first) divided by its root mean square."""
+    axes = tf.range(1, tf.rank(grads))
+    rms = tf.sqrt(tf.reduce_mean(tf.square(grads), axis=axes, keepdims=True))
+    return tf.math.divide_no_nan(grads, rms)
 
-        return ascend, graph_function()(to_images)
 
-    key = ("maximize_activation", image_shape, call.path, param, pre_activation, preprocess,
-           penalized)
-    return compiled(model, key, build)
+def nonzero(grads) -> tf.Tensor:
+    """1 for each image (batch axis first) whose gradient is not all zero, else 0."""
+    flat = tf.reshape(grads, (tf.shape(grads)[0], -1))
+    return tf.cast(tf.reduce_any(tf.not_equal(flat, 0.0), axis=1), tf.int32)
+
+
+def adam_ascent(params, first_moment, second_moment, grads, step, learning_rate,
+                beta1=0.9, beta2=0.999):
+    """One step of Adam that climbs ``grads`` (``step`` counts from 0)."""
+    t = tf.cast(step + 1, tf.float32)
+    first_moment = beta1 * first_moment + (1 - beta1) * grads
+    second_moment = beta2 * second_moment + (1 - beta2) * tf.square(grads)
+    corrected = (first_moment / (1 - beta1 ** t)) / (
+        tf.sqrt(second_moment / (1 - beta2 ** t)) + 1e-8)
+    return params + learning_rate * corrected, first_moment, second_moment
+
+
+@per_model
+def _optimizer(forward, layer, param, pre_activation, preprocess, penalized):
+    """The compiled ascent loop and the parameters-to-images map of one layer."""
+    call = forward.find(layer, ranks=(2, 4))
+    height, width, channels = forward.image_shape
+    to_images = tf.sigmoid if param == "pixel" else fourier_image(height, width, channels)
+    prepare = affine_preprocess(preprocess) if isinstance(preprocess, tuple) else preprocess
+    batch_axis = 1 if param == "fourier" else 0
+
+    def objective(images, chosen):  # (F,): each image's own filter's mean activation
+        inputs = images if prepare is None else prepare(images)
+        taps, _ = forward.run(tf.cast(inputs, tf.float32), taps=[call.layer], logits=False,
+                              pre_activation=pre_activation)
+        out = tf.cast(taps[call.name], tf.float32)
+        if len(call.shape) == 3:
+            out = tf.reduce_mean(out, axis=(1, 2))
+        return tf.gather(out, chosen, axis=1, batch_dims=1)
+
+    def images_first(grads):  # the images are along axis 1 of a Fourier spectrum
+        return tf.experimental.numpy.moveaxis(grads, batch_axis, 0)
+
+    def normalized_per_image(grads):  # every image's gradient normalized separately
+        return tf.experimental.numpy.moveaxis(normalized(images_first(grads)), 0, batch_axis)
+
+    @graph_function(reduce_retracing=True)
+    def ascend(params, first_moment, second_moment, live, chosen, options, seed, done, todo):
+        for step in tf.range(done, done + todo):
+            step_seed = tf.stack([seed[0] * 1_000_003 + seed[1], tf.cast(step, tf.int64)])
+            with tf.GradientTape(persistent=any(penalized)) as tape:
+                tape.watch(params)
+                images = to_images(params)
+                activation = tf.reduce_sum(objective(
+                    random_affine(images, options, step_seed, (height, width)), chosen))
+                variation = total_variation(images) if penalized[0] else None
+                distance = distance_from_gray(images) if penalized[1] else None
+            # Each term's gradient normalized per image: the weights are relative
+            # strengths, whatever the scale of the layer's activations.
+            zero = tf.UnconnectedGradients.ZERO
+            grads = tape.gradient(activation, params, unconnected_gradients=zero)
+            live += nonzero(images_first(grads))
+            grads = normalized_per_image(grads)
+            if penalized[0]:
+                grads -= options.total_variation * normalized_per_image(
+                    tape.gradient(variation, params))
+            if penalized[1]:
+                grads -= options.l2 * normalized_per_image(tape.gradient(distance, params))
+            del tape
+            params, first_moment, second_moment = adam_ascent(
+                params, first_moment, second_moment, grads, step, options.learning_rate)
+        return params, first_moment, second_moment, live
+
+    return ascend, graph_function()(to_images)
