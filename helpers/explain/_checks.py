@@ -1,8 +1,5 @@
-"""Checking the arguments every method shares, once, before any graph code runs.
-
-Each public function validates its inputs here and hands clean NumPy arrays to the
-computation ("validate, then delegate"); the messages say what was expected.
-"""
+"""Checking the arguments the methods share, once, before any graph code runs: each
+message says what was expected."""
 
 from __future__ import annotations
 
@@ -54,6 +51,7 @@ def as_image_batch(images, model: keras.Model) -> tuple[np.ndarray, bool]:
 
 
 def _model_image_shape(model) -> tuple | None:
+    """``(H, W, C)`` the model takes (``None`` where any), or ``None`` if not known yet."""
     try:
         shape = model.input_shape
     except (AttributeError, ValueError):  # a model that has not been built yet
@@ -69,21 +67,18 @@ def _model_image_shape(model) -> tuple | None:
 def image_shape(model: keras.Model, size) -> tuple[int, int, int]:
     """``(H, W, C)`` of the images to make for ``model``: its input size, or ``size``
     (``(H, W)`` or an int for a square) where it accepts any size."""
-    try:
-        shape = model.input_shape
-    except (AttributeError, ValueError):
+    shape = _model_image_shape(model)
+    if shape is None or shape[-1] is None:
         raise ValueError(f"model {model.name!r} has no known input shape; build it first "
-                         "(give it a keras.Input)") from None
-    if not isinstance(shape, tuple) or len(shape) != 4 or shape[-1] is None:
-        raise ValueError(f"expected a model that takes images (N, H, W, C), got {shape}")
+                         "(give it a keras.Input)")
     if size is None:
-        if shape[1] is None or shape[2] is None:
+        if shape[0] is None or shape[1] is None:
             raise ValueError(f"model {model.name!r} accepts any image size; pass size=(H, W)")
-        return (int(shape[1]), int(shape[2]), int(shape[3]))
+        return tuple(int(d) for d in shape)
     height, width = (size, size) if isinstance(size, numbers.Integral) else tuple(size)
     if height < 1 or width < 1:
         raise ValueError(f"size must be positive, got {size!r}")
-    return (int(height), int(width), int(shape[3]))
+    return (int(height), int(width), int(shape[2]))
 
 
 def class_indices(class_index, n: int, num_classes: int) -> np.ndarray:

@@ -32,13 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-# The checks live in _checks; helpers.evaluate imports them from here too.
-from helpers.explain._checks import (  # noqa: F401
-    as_image_batch,
-    check_model,
-    check_positive_int,
-    class_indices,
-)
+from helpers.explain._checks import as_image_batch, check_positive_int, class_indices
 
 #: Final activations that are stripped so that scores are logits.
 SQUASHING = frozenset({"softmax", "softmax_v2", "log_softmax", "sigmoid"})

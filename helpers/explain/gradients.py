@@ -26,20 +26,19 @@ from helpers.explain._graph import (
 
 
 def _input_gradients(forward, x, index):
-    """d(class score)/d(pixels) for a batch, and the classes used."""
+    """d(class score)/d(pixels) for a batch."""
     with tf.GradientTape(watch_accessed_variables=False) as tape:
         tape.watch(x)
         _, logits = forward.run(x)
-        scores, index = class_scores(logits, index)
-    grads = tape.gradient(scores, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    return grads, index
+        scores, _ = class_scores(logits, index)
+    return tape.gradient(scores, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
 
 @per_model
 def _saliency_fn(forward):
     @graph_function(input_signature=[image_spec(forward.image_shape), INDEX_SPEC])
     def saliency_map(x, index):
-        grads, _ = _input_gradients(forward, x, index)
+        grads = _input_gradients(forward, x, index)
         return tf.reduce_max(tf.abs(grads), axis=-1)
 
     return saliency_map
@@ -119,7 +118,7 @@ def _noisy_sum_fn(forward, average):
         samples, n = tf.shape(noise)[0], tf.shape(x)[0]
         noisy = x[None] + noise[:, None] * sigma[None, :, None, None, None]
         noisy = tf.reshape(noisy, (samples * n, *image_shape))
-        grads, _ = _input_gradients(forward, noisy, tf.tile(index, [samples]))
+        grads = _input_gradients(forward, noisy, tf.tile(index, [samples]))
         if average == "maps":
             grads = tf.reduce_max(tf.abs(grads), axis=-1)
         return tf.reduce_sum(tf.reshape(grads, (samples, n, *grads.shape[1:])), axis=0)
@@ -200,7 +199,7 @@ def _path_gradients_fn(forward):
         steps, n = tf.shape(alphas)[0], tf.shape(x)[0]
         points = baseline[None] + alphas[:, None, None, None, None] * (x - baseline)[None]
         points = tf.reshape(points, (steps * n, *image_shape))
-        grads, _ = _input_gradients(forward, points, tf.tile(index, [steps]))
+        grads = _input_gradients(forward, points, tf.tile(index, [steps]))
         return tf.reduce_sum(tf.reshape(grads, (steps, n, *image_shape)), axis=0)
 
     return path_gradient_sum
