@@ -5,8 +5,9 @@
 #      requirements-compat.txt and `helpers` (editable, no dependencies), made again only
 #      when requirements-compat.txt changes;
 #   2. the helpers' unit tests, $COMPAT_TESTS (the Makefile lists them);
-#   3. every notebook top to bottom with nbclient, $COMPAT_JOBS (default 2) at a time.
-#      Errors fail; outputs are not compared (the last digits may differ on other versions).
+#   3. every notebook top to bottom, in its student edition, $COMPAT_JOBS (default 2) at a
+#      time: errors fail, and every self-check must answer "Not yet"; outputs are not
+#      compared (the last digits may differ on other versions).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${COMPAT_VENV:-.venv-compat}
@@ -39,40 +40,11 @@ say "environment ready in $((ready - start)) s"
 tested=$(clock)
 say "unit tests in $((tested - ready)) s"
 
-"$VENV/bin/python" - <<'EOF'
-"""Every notebook, run in notebooks/ like the book does; the first error fails."""
-import os
-import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-
-import nbformat
-from nbclient import NotebookClient
-
-folder = Path("notebooks").resolve()
-
-
-def run(path):
-    notebook = nbformat.read(path, as_version=4)
-    began = time.monotonic()
-    client = NotebookClient(notebook, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(folder)}})
-    try:
-        client.execute()
-    except Exception as error:  # a failing cell, a timeout, a dead kernel
-        return path, time.monotonic() - began, f"{type(error).__name__}: {str(error)[-3000:]}"
-    return path, time.monotonic() - began, None
-
-
-with ThreadPoolExecutor(max_workers=int(os.environ["COMPAT_JOBS"])) as pool:
-    results = list(pool.map(run, sorted(folder.glob("*.ipynb"))))
-for path, seconds, error in results:
-    print(f"[compat] {path.name}: {'FAILED' if error else 'ok'} in {seconds:.0f} s")
-    if error:
-        print(error)
-failed = sum(error is not None for _, _, error in results)
-print(f"{len(results) - failed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
-EOF
+# The student edition of every notebook (solutions out: scripts/student.py), top to bottom on
+# this pair, two at a time: one run checks both that the chapters run on the oldest pair and
+# that the student edition runs, every self-check answering "Not yet" (tests/test_student.py).
+# (The solution cells themselves do not run here; the exercise tests above run every
+# self-check on this pair, on right and on wrong answers.)
+STUDENT_CHECK=1 STUDENT_JOBS="$COMPAT_JOBS" "$VENV/bin/python" -m pytest -q -p no:cacheprovider \
+    tests/test_student.py -k notebook_runs
 say "notebooks in $(($(clock) - tested)) s; all in $(($(clock) - start)) s"
