@@ -169,7 +169,7 @@ def train(images: int = TRAIN_IMAGES, epochs: int = 2, batch_size: int = 64, see
     """Train on the first ``images`` marked training images, save, and return the test
     accuracies of :func:`accuracies`."""
     from helpers._setup import setup
-    from helpers.shapes import fit
+    from helpers.train import fit
 
     setup(seed)
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist()

@@ -30,7 +30,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from helpers.explain._checks import as_image_batch, check_positive_int, class_indices
+from helpers.explain._checks import (
+    as_baseline,
+    as_image_batch,
+    check_positive_int,
+    class_indices,
+)
 from helpers.explain._graph import (
     INDEX_SPEC,
     compiled,
@@ -151,19 +156,7 @@ def _fill(baseline, batch: np.ndarray, blur_sigma: float | None) -> np.ndarray:
                              f"image; got {baseline!r}")
         sigma = max(batch.shape[1:3]) / 16 if blur_sigma is None else blur_sigma
         return blur(batch, sigma)
-    if isinstance(baseline, (tf.Tensor, tf.Variable)):
-        baseline = baseline.numpy()
-    array = np.asarray(baseline)
-    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-        raise TypeError(f"baseline must be 'blur', a number or a float array, got {array.dtype}")
-    if array.ndim == 0:
-        return np.full_like(batch, float(array))
-    if array.shape == batch.shape[1:]:
-        return np.broadcast_to(array, batch.shape).astype(np.float32)
-    if array.shape == batch.shape:
-        return array.astype(np.float32)
-    raise ValueError(f"baseline must be a number, one image {batch.shape[1:]} or one per image "
-                     f"{batch.shape}; got shape {array.shape}")
+    return as_baseline(baseline, batch, accepted="'blur', a number")
 
 
 def pixel_ranks(heatmaps: np.ndarray) -> np.ndarray:

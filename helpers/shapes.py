@@ -13,14 +13,12 @@ every method of chapters 05 and 06, CAM included, applies to it.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from helpers.data import SHAPE_CLASSES, make_shapes
-from helpers.models import load_weights, save_weights
+from helpers.models import load_weights
 
 #: The trained model's weights, committed next to this file (about 0.5 MB).
 SHAPES_MODEL_PATH = Path(__file__).with_name("shapes_model.weights.npz")
@@ -93,34 +91,12 @@ def load_shapes_model(path: str | Path | None = None) -> keras.Model:
     return load_weights(build_shapes_model(), path)
 
 
-def fit(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
-        y_test: np.ndarray, epochs: int, batch_size: int, learning_rate: float, out: Path,
-        verbose: int = 2) -> float:
-    """Train with Adam and a cosine schedule, save the weights to ``out``, return the test
-    accuracy. The test set is only reported, never used to choose anything."""
-    steps = epochs * -(-len(x_train) // batch_size)
-    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps,
-                                                      alpha=0.02)
-    model.compile(optimizer=keras.optimizers.Adam(schedule),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    start = time.perf_counter()
-    model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, shuffle=True,
-              validation_data=(x_test, y_test), verbose=verbose)
-    _, accuracy = model.evaluate(x_test, y_test, batch_size=500, verbose=0)
-    print(f"test accuracy {accuracy:.4f} after {epochs} epochs "
-          f"({time.perf_counter() - start:.0f} s)")
-    # Weights only: the file loads on every Keras 3 version (see helpers.models).
-    save_weights(model, out)
-    print(f"saved {out} ({out.stat().st_size / 1e6:.2f} MB)")
-    return accuracy
-
-
 def train(images: int = 8000, epochs: int = 6, batch_size: int = 32, seed: int = 0,
           out: Path = SHAPES_MODEL_PATH, verbose: int = 2) -> float:
     """Train the shapes model on ``make_shapes(images, seed=TRAIN_SEED)``, save it to
     ``out`` and return its accuracy on ``make_shapes(1000, seed=TEST_SEED)``."""
     from helpers._setup import setup
+    from helpers.train import fit
 
     setup(seed)
     x_train, y_train, _ = make_shapes(images, SHAPES_SIZE, seed=TRAIN_SEED)

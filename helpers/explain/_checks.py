@@ -114,3 +114,24 @@ def check_positive_int(value, name: str) -> int:
     if value < 1:
         raise ValueError(f"{name} must be a positive int, got {value}")
     return int(value)
+
+
+def as_baseline(baseline, batch: np.ndarray, accepted: str = "a number") -> np.ndarray:
+    """A baseline (a number, one image, or one image per image) as a float32 batch.
+
+    ``accepted`` names, for the error messages, what the caller takes besides arrays (for
+    example "None, a number").
+    """
+    if isinstance(baseline, (tf.Tensor, tf.Variable)):
+        baseline = baseline.numpy()
+    array = np.asarray(baseline)
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise TypeError(f"baseline must be {accepted} or a float array, got {array.dtype}")
+    if array.ndim == 0:
+        return np.full_like(batch, float(array))
+    if array.shape == batch.shape[1:]:
+        return np.broadcast_to(array, batch.shape).astype(np.float32)
+    if array.shape == batch.shape:
+        return array.astype(np.float32)
+    raise ValueError(f"baseline must be a number, one image {batch.shape[1:]} or one per image "
+                     f"{batch.shape}; got shape {array.shape}")

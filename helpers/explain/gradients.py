@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from helpers.explain._checks import ClassIndex, check_positive_int
+from helpers.explain._checks import ClassIndex, as_baseline, check_positive_int
 from helpers.explain._graph import (
     DEFAULT_BATCH_SIZE,
     INDEX_SPEC,
@@ -248,16 +248,4 @@ def integrated_gradients(model: keras.Model, images: np.ndarray,
 def _as_baseline(baseline, batch: np.ndarray) -> np.ndarray:
     if baseline is None:
         return np.zeros_like(batch)
-    if isinstance(baseline, (tf.Tensor, tf.Variable)):
-        baseline = baseline.numpy()
-    array = np.asarray(baseline)
-    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-        raise TypeError(f"baseline must be None, a number or a float array, got {array.dtype}")
-    if array.ndim == 0:
-        return np.full_like(batch, float(array))
-    if array.shape == batch.shape[1:]:
-        return np.broadcast_to(array, batch.shape).astype(np.float32)
-    if array.shape == batch.shape:
-        return array.astype(np.float32)
-    raise ValueError(f"baseline must be a number, one image {batch.shape[1:]} or one per image "
-                     f"{batch.shape}; got shape {array.shape}")
+    return as_baseline(baseline, batch, accepted="None, a number")
