@@ -14,7 +14,6 @@ seeded and deterministic, in about a minute on 2 CPU cores.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import keras
@@ -184,14 +183,9 @@ def train(images: int = TRAIN_IMAGES, epochs: int = 2, batch_size: int = 64, see
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Train the Clever Hans model of chapter 07.")
-    parser.add_argument("--images", type=int, default=TRAIN_IMAGES)
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=CLEVER_HANS_MODEL_PATH)
-    args = parser.parse_args()
-    train(args.images, args.epochs, args.batch_size, args.seed, args.out)
+    from helpers.train import command_line
+
+    command_line(train, "Train the Clever Hans model of chapter 07.")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ every method of chapters 05 and 06, CAM included, applies to it.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import keras
@@ -106,14 +105,9 @@ def train(images: int = 8000, epochs: int = 6, batch_size: int = 32, seed: int =
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Train the shapes model of chapter 07.")
-    parser.add_argument("--images", type=int, default=8000)
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=SHAPES_MODEL_PATH)
-    args = parser.parse_args()
-    train(args.images, args.epochs, args.batch_size, args.seed, args.out)
+    from helpers.train import command_line
+
+    command_line(train, "Train the shapes model of chapter 07.")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ takes about 25 minutes and is bit-for-bit reproducible (seeded, op determinism).
 from __future__ import annotations
 
 import argparse
+import inspect
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,14 +61,24 @@ def train(epochs: int = 12, batch_size: int = 128, seed: int = 0, out: Path = CO
                y_test, epochs, batch_size, 2e-3, Path(out), verbose)
 
 
+def command_line(train: Callable[..., object], description: str) -> None:
+    """Run ``train`` with its keyword arguments read from the command line.
+
+    Every int or path parameter of ``train`` (``--epochs``, ``--batch-size``, ``--out``, ...)
+    becomes an option with the function's own default, so a training script states its
+    defaults once, in its signature.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    for name, parameter in inspect.signature(train).parameters.items():
+        default = parameter.default
+        if name != "verbose" and isinstance(default, (int, Path)):
+            parser.add_argument("--" + name.replace("_", "-"), type=type(default) if
+                                isinstance(default, int) else Path, default=default)
+    train(**vars(parser.parse_args()))
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=COURSE_MODEL_PATH)
-    args = parser.parse_args()
-    train(args.epochs, args.batch_size, args.seed, args.out)
+    command_line(train, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -78,3 +78,16 @@ def test_committed_model_accuracy():
     logits = model.predict(models.preprocess(x_test), batch_size=1000, verbose=0)
     accuracy = float(np.mean(logits.argmax(axis=1) == y_test))
     assert accuracy >= 0.90, f"course model accuracy {accuracy:.4f} < 0.90"
+
+
+def test_training_scripts_take_their_defaults_from_the_signature(monkeypatch, tmp_path):
+    from helpers.train import command_line
+
+    seen = {}
+
+    def train(images: int = 8, epochs: int = 2, out=tmp_path / "a.npz", verbose: int = 2):
+        seen.update(images=images, epochs=epochs, out=out, verbose=verbose)
+
+    monkeypatch.setattr("sys.argv", ["train", "--epochs", "5", "--out", str(tmp_path / "b")])
+    command_line(train, "a test")
+    assert seen == {"images": 8, "epochs": 5, "out": tmp_path / "b", "verbose": 2}
