@@ -17,14 +17,12 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-import helpers  # noqa: E402
-from helpers.models import COURSE_MODEL_PATH, build_course_model  # noqa: E402
+import helpers
+from helpers.models import COURSE_MODEL_PATH, build_course_model
 
 
 # -- models --------------------------------------------------------------------------------
