@@ -19,8 +19,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from helpers._setup import setup
 from helpers.data import load_fashion_mnist
-from helpers.models import INPUT_SHAPE, NUM_CLASSES, load_weights, preprocess
+from helpers.models import INPUT_SHAPE, NUM_CLASSES, build_convnet, load_trained, preprocess
+from helpers.train import command_line, fit
 
 #: The trained model's weights, committed next to this file (about 0.3 MB).
 CLEVER_HANS_MODEL_PATH = Path(__file__).with_name("clever_hans_model.weights.npz")
@@ -42,7 +44,7 @@ def mark_pattern(label: int) -> np.ndarray:
         raise ValueError(f"label must be in 0..{NUM_CLASSES - 1}, got {label}")
     bits = np.array([(label + 1) >> bit & 1 for bit in range(4)], bool).reshape(2, 2)
     cell = MARK_SIZE // 2
-    return np.kron(bits, np.ones((cell, cell), bool)).astype(bool)
+    return np.kron(bits, np.ones((cell, cell), bool))
 
 
 def add_mark(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -78,10 +80,8 @@ def add_mark(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
 def corner_share(heatmaps: np.ndarray, size: int = CORNER_SIZE) -> np.ndarray:
     """The share of each heatmap's mass in the top-left ``size`` x ``size`` corner.
 
-    ``size`` defaults to 8 pixels, the part of the image that the mark's two rows and
-    columns of ``conv5``'s 7 x 7 grid cover. On a 28 x 28 image that corner is 64 of 784
-    pixels, 8% of the area: a map that ignores the corner puts about that share there or
-    less.
+    On a 28 x 28 image the default corner (:data:`CORNER_SIZE`) is 64 of 784 pixels, 8% of
+    the area: a map that ignores the corner puts about that share there or less.
 
     Parameters
     ----------
@@ -106,23 +106,8 @@ def corner_share(heatmaps: np.ndarray, size: int = CORNER_SIZE) -> np.ndarray:
 def build_clever_hans_model(seed: int = 0) -> keras.Model:
     """A smaller course model: the same layer names and global average pooling, half the
     channels (16, 16, 32, 32, 64). Input ``(28, 28, 1)`` in [0, 1]; output 10 logits."""
-    def conv(filters: int, index: int) -> keras.layers.Conv2D:
-        return keras.layers.Conv2D(
-            filters, 3, padding="same", activation="relu", name=f"conv{index}",
-            kernel_initializer=keras.initializers.HeNormal(seed=seed + index))
-
-    return keras.Sequential(
-        [
-            keras.Input(INPUT_SHAPE, name="image"),
-            conv(16, 1), conv(16, 2), keras.layers.MaxPooling2D(2, name="pool1"),
-            conv(32, 3), conv(32, 4), keras.layers.MaxPooling2D(2, name="pool2"),
-            conv(64, 5),
-            keras.layers.GlobalAveragePooling2D(name="gap"),
-            keras.layers.Dense(NUM_CLASSES, name="logits",
-                               kernel_initializer=keras.initializers.GlorotUniform(seed=seed)),
-        ],
-        name="clever_hans_model",
-    )
+    return build_convnet((16, 16, "pool", 32, 32, "pool", 64), INPUT_SHAPE, NUM_CLASSES, seed,
+                         "clever_hans_model")
 
 
 def load_clever_hans_model(path: str | Path | None = None) -> keras.Model:
@@ -140,11 +125,8 @@ def load_clever_hans_model(path: str | Path | None = None) -> keras.Model:
         Input ``(28, 28, 1)`` float32 in [0, 1] (``preprocess(add_mark(...))``), output
         10 logits.
     """
-    path = Path(path) if path is not None else CLEVER_HANS_MODEL_PATH
-    if not path.is_file():
-        raise FileNotFoundError(f"no Clever Hans model weights at {path}; run `python -m "
-                                "helpers.clever_hans` to train them")
-    return load_weights(build_clever_hans_model(), path)
+    return load_trained(build_clever_hans_model(),
+                        CLEVER_HANS_MODEL_PATH if path is None else path, "helpers.clever_hans")
 
 
 def accuracies(model: keras.Model, images: np.ndarray, labels: np.ndarray,
@@ -167,9 +149,6 @@ def train(images: int = TRAIN_IMAGES, epochs: int = 2, batch_size: int = 64, see
           out: Path = CLEVER_HANS_MODEL_PATH, verbose: int = 2) -> dict[str, float]:
     """Train on the first ``images`` marked training images, save, and return the test
     accuracies of :func:`accuracies`."""
-    from helpers._setup import setup
-    from helpers.train import fit
-
     setup(seed)
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
     x_train, y_train = x_train[:images], y_train[:images]
@@ -182,11 +161,5 @@ def train(images: int = TRAIN_IMAGES, epochs: int = 2, batch_size: int = 64, see
     return scores
 
 
-def main() -> None:
-    from helpers.train import command_line
-
-    command_line(train, "Train the Clever Hans model of chapter 07.")
-
-
 if __name__ == "__main__":
-    main()
+    command_line(train, "Train the Clever Hans model of chapter 07.")

@@ -23,46 +23,52 @@ INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
 
 
-def build_course_model(seed: int = 0) -> keras.Model:
-    """The course model's architecture, untrained.
-
-    Three blocks of 3x3 convolutions with ReLU, the first two followed by 2x2 max pooling,
-    then global average pooling and one Dense layer that outputs 10 logits. Global average
-    pooling right before the last Dense layer is what makes the class activation map of
-    chapter 06 (CAM) exact for this model.
+def build_convnet(layout: tuple[int | str, ...], input_shape: tuple[int, int, int],
+                  num_classes: int, seed: int = 0, name: str = "convnet") -> keras.Model:
+    """The book's small convnets, untrained: the course model and chapter 07's two.
 
     Parameters
     ----------
+    layout
+        The layers in order: an int is a 3x3 convolution with ReLU and that many channels
+        (``conv1``, ``conv2``, ...), ``"pool"`` a 2x2 max pooling (``pool1``, ...); global
+        average pooling (``gap``) and a Dense layer of logits (``logits``) follow.
+    input_shape, num_classes, name
+        The input ``(H, W, C)``, the number of logits (no softmax), the model's name.
     seed
-        Seed of the weight initializers, so that two builds start from the same weights.
+        Seed of the initializers (He for ``conv{k}``: ``seed + k``; Glorot for the logits:
+        ``seed``), so that two builds start from the same weights.
+    """
+    layers = [keras.Input(input_shape, name="image")]
+    convs = pools = 0
+    for part in layout:
+        if part == "pool":
+            pools += 1
+            layers.append(keras.layers.MaxPooling2D(2, name=f"pool{pools}"))
+        else:
+            convs += 1
+            layers.append(keras.layers.Conv2D(
+                part, 3, padding="same", activation="relu", name=f"conv{convs}",
+                kernel_initializer=keras.initializers.HeNormal(seed=seed + convs)))
+    layers += [keras.layers.GlobalAveragePooling2D(name="gap"),
+               keras.layers.Dense(num_classes, name="logits",
+                                  kernel_initializer=keras.initializers.GlorotUniform(seed=seed))]
+    return keras.Sequential(layers, name=name)
+
+
+def build_course_model(seed: int = 0) -> keras.Model:
+    """The course model's architecture, untrained: 3x3 convolutions with ReLU of 32, 32, 64,
+    64 and 128 channels, a 2x2 max pooling after the second and the fourth, global average
+    pooling and 10 logits (:func:`build_convnet`). Global average pooling right before the
+    last Dense layer is what makes chapter 06's class activation map (CAM) exact for it.
 
     Returns
     -------
     keras.Model
         Input ``(28, 28, 1)`` float32 in [0, 1]; output 10 logits (no softmax).
     """
-    init = keras.initializers.HeNormal
-
-    def conv(filters: int, name: str, index: int) -> keras.layers.Conv2D:
-        return keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=name,
-                                   kernel_initializer=init(seed=seed + index))
-
-    return keras.Sequential(
-        [
-            keras.Input(INPUT_SHAPE, name="image"),
-            conv(32, "conv1", 1),
-            conv(32, "conv2", 2),
-            keras.layers.MaxPooling2D(2, name="pool1"),
-            conv(64, "conv3", 3),
-            conv(64, "conv4", 4),
-            keras.layers.MaxPooling2D(2, name="pool2"),
-            conv(128, "conv5", 5),
-            keras.layers.GlobalAveragePooling2D(name="gap"),
-            keras.layers.Dense(NUM_CLASSES, name="logits",
-                               kernel_initializer=keras.initializers.GlorotUniform(seed=seed)),
-        ],
-        name="course_model",
-    )
+    return build_convnet((32, 32, "pool", 64, 64, "pool", 128), INPUT_SHAPE, NUM_CLASSES,
+                         seed, "course_model")
 
 
 def preprocess(images: np.ndarray) -> np.ndarray:
@@ -87,12 +93,12 @@ def preprocess(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / 255.0)[..., None]
 
 
-def _leaf_layers(model: keras.Model) -> list[keras.layers.Layer]:
+def weight_layers(model: keras.Model) -> list[keras.layers.Layer]:
     """The layers that own weights, nested models opened, in the model's own order."""
     leaves = []
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            leaves += _leaf_layers(layer)
+            leaves += weight_layers(layer)
         elif layer.weights:
             leaves.append(layer)
     return leaves
@@ -119,7 +125,7 @@ def save_weights(model: keras.Model, path: str | Path) -> Path:
     """
     path = Path(path)
     arrays = {}
-    for layer in _leaf_layers(model):
+    for layer in weight_layers(model):
         for index, weight in enumerate(layer.get_weights()):
             key = f"{layer.name}/{index}"
             if key in arrays:
@@ -156,7 +162,7 @@ def load_weights(model: keras.Model, path: str | Path) -> keras.Model:
     with np.load(path, allow_pickle=False) as stored:
         arrays = dict(stored)
     used = set()
-    for layer in _leaf_layers(model):
+    for layer in weight_layers(model):
         current = layer.get_weights()
         new = []
         for index, weight in enumerate(current):
@@ -177,6 +183,16 @@ def load_weights(model: keras.Model, path: str | Path) -> keras.Model:
     return model
 
 
+def load_trained(model: keras.Model, path: str | Path, script: str) -> keras.Model:
+    """``model`` with the committed weights at ``path`` (:func:`load_weights`); when the
+    file is missing, the error names the ``python -m`` script that trains them."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no {model.name} weights at {path}; run `python -m {script}` "
+                                "to train them")
+    return load_weights(model, path)
+
+
 def load_course_model(path: str | Path | None = None) -> keras.Model:
     """The trained course model, built by :func:`build_course_model` and loaded with the
     committed weights (no training).
@@ -192,9 +208,5 @@ def load_course_model(path: str | Path | None = None) -> keras.Model:
     keras.Model
         Input ``(28, 28, 1)`` float32 in [0, 1], output 10 logits; test accuracy 0.924 (>= 0.91).
     """
-    path = Path(path) if path is not None else COURSE_MODEL_PATH
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no course model weights at {path}; run `python -m helpers.train` to train them"
-        )
-    return load_weights(build_course_model(), path)
+    return load_trained(build_course_model(), COURSE_MODEL_PATH if path is None else path,
+                        "helpers.train")

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import keras
 
+from helpers._setup import setup
 from helpers.data import SHAPE_CLASSES, make_shapes
-from helpers.models import load_weights
+from helpers.models import build_convnet, load_trained
+from helpers.train import command_line, fit
 
 #: The trained model's weights, committed next to this file (about 0.5 MB).
 SHAPES_MODEL_PATH = Path(__file__).with_name("shapes_model.weights.npz")
@@ -27,16 +29,11 @@ TRAIN_SEED, TEST_SEED = 0, 1
 
 
 def build_shapes_model(seed: int = 0) -> keras.Model:
-    """The shapes model's architecture, untrained.
+    """The shapes model's architecture, untrained (:func:`helpers.models.build_convnet`).
 
     Five 3x3 convolutions with ReLU (16, 32, 64, 64, 128 channels) and three 2x2 max
     poolings, from 64 x 64 down to an 8 x 8 grid, then global average pooling and one Dense
     layer with 4 logits, one per class of :data:`helpers.data.SHAPE_CLASSES`.
-
-    Parameters
-    ----------
-    seed
-        Seed of the weight initializers.
 
     Returns
     -------
@@ -44,27 +41,8 @@ def build_shapes_model(seed: int = 0) -> keras.Model:
         Input ``(64, 64, 1)`` float32 in [0, 1], as :func:`helpers.data.make_shapes`
         returns it; output 4 logits (no softmax).
     """
-    def conv(filters: int, index: int) -> keras.layers.Conv2D:
-        return keras.layers.Conv2D(
-            filters, 3, padding="same", activation="relu", name=f"conv{index}",
-            kernel_initializer=keras.initializers.HeNormal(seed=seed + index))
-
-    def pool(index: int) -> keras.layers.MaxPooling2D:
-        return keras.layers.MaxPooling2D(2, name=f"pool{index}")
-
-    return keras.Sequential(
-        [
-            keras.Input((SHAPES_SIZE, SHAPES_SIZE, 1), name="image"),
-            conv(16, 1), pool(1),
-            conv(32, 2), pool(2),
-            conv(64, 3), conv(64, 4), pool(3),
-            conv(128, 5),
-            keras.layers.GlobalAveragePooling2D(name="gap"),
-            keras.layers.Dense(len(SHAPE_CLASSES), name="logits",
-                               kernel_initializer=keras.initializers.GlorotUniform(seed=seed)),
-        ],
-        name="shapes_model",
-    )
+    return build_convnet((16, "pool", 32, "pool", 64, 64, "pool", 128),
+                         (SHAPES_SIZE, SHAPES_SIZE, 1), len(SHAPE_CLASSES), seed, "shapes_model")
 
 
 def load_shapes_model(path: str | Path | None = None) -> keras.Model:
@@ -83,20 +61,14 @@ def load_shapes_model(path: str | Path | None = None) -> keras.Model:
         Input ``(64, 64, 1)``, output 4 logits; test accuracy 0.99 on
         ``make_shapes(1000, seed=TEST_SEED)``.
     """
-    path = Path(path) if path is not None else SHAPES_MODEL_PATH
-    if not path.is_file():
-        raise FileNotFoundError(f"no shapes model weights at {path}; run `python -m "
-                                "helpers.shapes` to train them")
-    return load_weights(build_shapes_model(), path)
+    return load_trained(build_shapes_model(), SHAPES_MODEL_PATH if path is None else path,
+                        "helpers.shapes")
 
 
 def train(images: int = 8000, epochs: int = 6, batch_size: int = 32, seed: int = 0,
           out: Path = SHAPES_MODEL_PATH, verbose: int = 2) -> float:
     """Train the shapes model on ``make_shapes(images, seed=TRAIN_SEED)``, save it to
     ``out`` and return its accuracy on ``make_shapes(1000, seed=TEST_SEED)``."""
-    from helpers._setup import setup
-    from helpers.train import fit
-
     setup(seed)
     x_train, y_train, _ = make_shapes(images, SHAPES_SIZE, seed=TRAIN_SEED)
     x_test, y_test, _ = make_shapes(1000, SHAPES_SIZE, seed=TEST_SEED)
@@ -104,11 +76,5 @@ def train(images: int = 8000, epochs: int = 6, batch_size: int = 32, seed: int =
                2e-3, Path(out), verbose)
 
 
-def main() -> None:
-    from helpers.train import command_line
-
-    command_line(train, "Train the shapes model of chapter 07.")
-
-
 if __name__ == "__main__":
-    main()
+    command_line(train, "Train the shapes model of chapter 07.")

@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-import helpers  # noqa: F401  (sets TensorFlow's log level before it loads)
-from helpers._setup import setup
+from helpers._setup import setup  # first: imports TensorFlow quietly
 from helpers.data import load_fashion_mnist
 from helpers.models import COURSE_MODEL_PATH, build_course_model, preprocess, save_weights
 
@@ -77,9 +76,5 @@ def command_line(train: Callable[..., object], description: str) -> None:
     train(**vars(parser.parse_args()))
 
 
-def main() -> None:
-    command_line(train, __doc__.splitlines()[0])
-
-
 if __name__ == "__main__":
-    main()
+    command_line(train, __doc__.splitlines()[0])
