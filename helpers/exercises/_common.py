@@ -3,13 +3,13 @@
 A self-check never lets a traceback from deep inside TensorFlow reach the learner: it
 catches the error, names it in one line, and says what was expected instead.
 
-A check of a learner's function is data for one driver, :func:`check_function`: the
-:class:`Case` s to run it on, each with its expected answer and its known slips (a wrong
-answer and the hint for it). The driver calls the function on each case and turns the
-first miss into a sentence: not attempted yet, an error, no answer, not numbers, the hint
-of the first slip it matches, or where it differs. :func:`check_numbers` does the same
-for a function that returns one number, where a slip is a wrong formula that must explain
-every answer.
+A check is data for one driver: the :class:`Case` s to judge, each with its expected answer
+and its known slips (a wrong answer and the hint for it). :func:`check_function` calls the
+learner's function on each case; :func:`check_answer` judges an answer the learner wrote
+(an array, a dict), once it is read into numbers. Both turn the first miss into a sentence:
+not attempted yet, an error, no answer, not numbers, the hint of the first slip it matches,
+or where it differs. :func:`check_numbers` does the same for a function that returns one
+number, where a slip is a wrong formula that must explain every answer.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def compare_arrays(got: Any, expected: np.ndarray, what: str, atol: float = 1e-4
     return None
 
 
-# -- judging an array a learner's function returned --------------------------------------
+# -- judging an array a learner's code gave ---------------------------------------------
 def as_numbers(got: Any) -> np.ndarray | None:
     """``got`` as a float64 array, or ``None`` when it is not an array of numbers."""
     if got is None or got is Ellipsis or isinstance(got, str | bytes):
@@ -123,33 +123,17 @@ def same(got: Any, expected: Any) -> bool:
             and bool(np.allclose(array, expected, atol=1e-4, rtol=1e-4)))
 
 
-def first_slip(got: Any, slips: list[tuple[Any, str]]) -> str | None:
-    """The hint of the first known wrong answer that ``got`` equals, if any."""
-    return next((hint for wrong, hint in slips if same(got, wrong)), None)
-
-
-def returned_none(call: str) -> CheckResult:
-    return failed(_NONE.format(call=call))
+def shown(array: np.ndarray) -> str:
+    """A learner's number, or tuple of numbers, as they would write it: ``3``, ``(7, 7, 128)``."""
+    values = [int(v) if float(v).is_integer() else float(v) for v in array.ravel().tolist()]
+    return str(values[0]) if array.ndim == 0 else str(tuple(values))
 
 
 _NONE = ("{call} returned None: replace the `...` placeholder with your code, and make sure "
          "the function ends with `return`.")
 
 
-def not_numbers(call: str, got: Any) -> CheckResult | None:
-    """A verdict when ``got`` is not an array of numbers (a str, a dict, a ragged list)."""
-    if as_numbers(got) is None:
-        return failed(f"{call} returned a {type(got).__name__}; expected an array of "
-                      "numbers.")
-    return None
-
-
-def unusable(call: str, got: Any) -> CheckResult | None:
-    """A verdict when ``got`` is None or not an array of numbers; ``None`` otherwise."""
-    return returned_none(call) if got is None else not_numbers(call, got)
-
-
-# -- the driver: every check of a learner's function runs through check_function ---------
+# -- the drivers: every check runs through check_function or check_answer ----------------
 #: A known slip: the wrong answer it gives (an array), or a test on the learner's answer (a
 #: function of the answer as a float array); and its hint, a sentence that follows the call
 #: ("{call}: {hint}"), or a function of the answer that writes the whole message.
@@ -158,11 +142,13 @@ Slip = tuple[Any, str | Callable[[np.ndarray], str]]
 
 @dataclass
 class Case:
-    """One call of the learner's function, and what to say about its answer.
+    """One call of the learner's function, or one reading of their answer, and what to say.
 
-    ``args`` are what the function is called with (a fresh copy each time); ``call`` how
-    the call reads in a message; ``expected`` the right answer (an array, or a test on the
-    answer); ``slips`` the known wrong answers, tried in order, the first match wins;
+    ``args`` are what the function is called with (a fresh copy each time, unless
+    ``copy_args`` is False: for a case whose slips look at the arguments themselves, say
+    whether the function changed them); ``call`` how the call reads in a message (empty for
+    an answer: its hints stand alone); ``expected`` the right answer (an array, or a test on
+    the answer); ``slips`` the known wrong answers, tried in order, the first match wins;
     ``expects`` what the answer should be, for an answer that is not an array of numbers.
     When ``expected`` is a test, the last slip must catch every answer that fails it.
     """
@@ -172,6 +158,7 @@ class Case:
     expected: Any
     slips: Sequence[Slip] = ()
     expects: str = "an array of numbers"
+    copy_args: bool = True
 
 
 def explain(got: Any, case: Case, what: str = "the result") -> str | None:
@@ -185,10 +172,26 @@ def explain(got: Any, case: Case, what: str = "the result") -> str | None:
     right = case.expected
     if right(array) if callable(right) else same(array, right):
         return None
-    for wrong, hint in case.slips:
-        if wrong(array) if callable(wrong) else same(array, wrong):
-            return hint(array) if callable(hint) else f"{case.call}: {hint}"
-    return f"{case.call}: {compare_arrays(array, right, what)}"
+    hint = next((hint for wrong, hint in case.slips
+                 if (wrong(array) if callable(wrong) else same(array, wrong))), None)
+    if callable(hint):
+        return hint(array)
+    hint = hint or compare_arrays(array, right, what)
+    return f"{case.call}: {hint}" if case.call else hint
+
+
+def _verdict(cases: Iterable[Case], result: Callable[[Case], tuple[Any, str | None]],
+             success: str | Callable[[], str], what: str) -> CheckResult:
+    """The loop both drivers share: ``result(case)`` gives the answer to judge, or what went
+    wrong in getting it; the first case with a problem gives the verdict. A numerical warning
+    (0 / 0) in the learner's code is not printed: the check explains the NaN it gives."""
+    for case in cases:
+        with np.errstate(all="ignore"):
+            got, problem = result(case)
+            problem = problem or explain(got, case, what)
+        if problem:
+            return failed(problem)
+    return passed(success() if callable(success) else success)
 
 
 def check_function(function: Any, name: str, cases: Iterable[Case],
@@ -197,18 +200,55 @@ def check_function(function: Any, name: str, cases: Iterable[Case],
 
     ``name`` is the function's name in the exercise (``...``: not attempted yet), and
     ``success`` the message of a right answer (or a function that writes it, after the
-    run). A numerical warning (0 / 0) in the learner's code is not printed: the check
-    explains the NaN it gives.
+    run).
     """
     if function is Ellipsis:
         return not_attempted(name)
-    for case in cases:
-        with np.errstate(all="ignore"):
-            got, error = call_safely(function, *copy.deepcopy(case.args), name=name)
-            problem = error or explain(got, case, what)
-        if problem:
-            return failed(problem)
-    return passed(success() if callable(success) else success)
+
+    def call(case: Case) -> tuple[Any, str | None]:
+        args = copy.deepcopy(case.args) if case.copy_args else case.args
+        return call_safely(function, *args, name=name)
+
+    return _verdict(cases, call, success, what)
+
+
+#: Reads a learner's answer into what the cases judge: ``(value, None)``, or ``(None, why
+#: it cannot be read)``. It is given the answer and its name.
+Reader = Callable[[Any, str], tuple[Any, str | None]]
+
+
+def check_answer(answer: Any, name: str, cases: Iterable[Case],
+                 success: str | Callable[[], str], read: Reader) -> CheckResult:
+    """Judge an answer the learner wrote (an array, a dict) instead of a function.
+
+    ``read`` turns it into what the cases judge (see :func:`array_of`), or says why it
+    cannot; then each case judges it as :func:`check_function` judges a result, its hints
+    standing alone (``case.call`` is empty) and its differences named after ``name``.
+    """
+    if answer is Ellipsis:
+        return not_attempted(name)
+    with np.errstate(all="ignore"):
+        got = read(answer, name)
+    return _verdict(cases, lambda case: got, success, name)
+
+
+def array_of(shape: tuple[int, ...], example: str) -> Reader:
+    """A reader of an array the learner typed or computed: a nested list, a NumPy array or
+    a tensor; its axes of size 1 are dropped when the values fit ``shape`` (a ``(1, 4, 4,
+    1)`` gradient from ``tape.gradient`` is a 4x4 answer). ``example`` says what to write
+    instead of ``None``."""
+    expects = f"a {'x'.join(map(str, shape))} array of numbers"
+
+    def read(answer: Any, name: str) -> tuple[np.ndarray | None, str | None]:
+        if answer is None:
+            return None, f"{name} is None: write {example}."
+        array = as_numbers(answer)
+        if array is None or array.ndim == 0:
+            return None, f"{name} should be {expects}, got {describe(answer)}."
+        fits = array.squeeze().shape == tuple(n for n in shape if n != 1)
+        return (array.reshape(shape) if fits else array), None
+
+    return read
 
 
 def check_numbers(function: Any, name: str, cases: Sequence[tuple],
@@ -229,7 +269,7 @@ def check_numbers(function: Any, name: str, cases: Sequence[tuple],
         if error:
             return failed(error)
         if got is None:
-            return returned_none(call)
+            return failed(_NONE.format(call=call))
         number = _as_number(got)
         if number is None:
             return failed(f"{call} returned {got!r:.60}; expected a number.")

@@ -14,18 +14,7 @@ from typing import Any
 import numpy as np
 
 from helpers.conv import conv2d
-from helpers.exercises._common import (
-    CheckResult,
-    as_numbers,
-    check_numbers,
-    compare_arrays,
-    describe,
-    failed,
-    first_slip,
-    not_attempted,
-    passed,
-    same,
-)
+from helpers.exercises._common import Case, CheckResult, array_of, check_answer, check_numbers, same
 
 __all__ = [
     "check_conv_output_size",
@@ -127,49 +116,57 @@ def check_shift_kernel(kernel: Any) -> CheckResult:
         ``conv2d(image, kernel, padding="same")`` moves ``image`` one pixel to the right:
         ``output[i, j] = image[i, j - 1]``, with zeros in the first column.
     """
-    if kernel is Ellipsis:
-        return not_attempted("kernel")
-    if kernel is None:
-        return failed("kernel is None: write a 3x3 array, for example "
-                      "`np.array([[0, 0, 0], [0, 1, 0], [0, 0, 0]])` (which leaves the image "
-                      "as it is), and change it.")
-    array = as_numbers(kernel)
-    if array is None or array.ndim == 0:
-        return failed(f"kernel should be a 3x3 array of numbers, got {describe(kernel)}.")
-    if array.shape not in ((3, 3), (3, 3, 1, 1)):
-        return failed(f"kernel has shape {array.shape}; expected a 3x3 kernel, shape (3, 3) "
+    image = _shift_test_image()
+    slips = [(image, "your kernel leaves the image where it is: the weight at the center, "
+                     "kernel[1, 1], copies each pixel onto itself.")]
+    for (rows, cols), direction in _DIRECTIONS.items():
+        slips += _shift_slips(image, rows, cols, direction)
+    slips.append((lambda output: True,
+                  "conv2d(image, kernel, padding='same') with your kernel does not move the "
+                  "test image: each output pixel is a mix of several input pixels. Moving an "
+                  "image copies one neighbor, so the kernel needs a single 1 and eight 0s."))
+    return check_answer(kernel, "kernel", [Case((), "", _shifted(image, 0, 1), slips)],
+                        "output[i, j] = 1 * image[i, j - 1]: the single 1 at kernel[1, 0] "
+                        "copies the pixel on the left. conv2d does not flip the kernel; a true "
+                        "convolution would, and the same kernel would move the image left.",
+                        read=lambda kernel, name: _filtered(kernel, name, image))
+
+
+def _filtered(kernel: Any, name: str, image: np.ndarray) -> tuple[Any, str | None]:
+    """What the check judges: ``conv2d(image, kernel, padding="same")``."""
+    array, problem = array_of((3, 3), "a 3x3 array, for example `np.array([[0, 0, 0], "
+                              "[0, 1, 0], [0, 0, 0]])` (which leaves the image as it is), "
+                              "and change it")(kernel, name)
+    if problem:
+        return None, problem
+    if array.shape != (3, 3):
+        return None, (f"kernel has shape {array.shape}; expected a 3x3 kernel, shape (3, 3) "
                       "(or (3, 3, 1, 1) for one input and one output channel).")
     if not np.all(np.isfinite(array)):
-        return failed("kernel contains NaN or infinity.")
-    array = array.reshape(3, 3)
-    image = _shift_test_image()
-    output = conv2d(image[:, :, None], array[:, :, None, None], padding="same")[:, :, 0]
-    if same(output, _shifted(image, 0, 1)):
-        return passed("output[i, j] = 1 * image[i, j - 1]: the single 1 at kernel[1, 0] copies "
-                      "the pixel on the left. conv2d does not flip the kernel; a true "
-                      "convolution would, and the same kernel would move the image left.")
-    if same(output, image):
-        return failed("your kernel leaves the image where it is: the weight at the center, "
-                      "kernel[1, 1], copies each pixel onto itself.")
-    for (rows, cols), direction in _DIRECTIONS.items():
-        if same(output, _shifted(image, rows, cols)):
-            hint = f"your kernel moves the image {direction}."
-            if (rows, cols) == (0, -1):
-                hint += (" conv2d does not flip the kernel (it cross-correlates): "
-                         "output[i, j] = sum of kernel[a, b] * image[i + a - 1, j + b - 1], so "
-                         "kernel[1, 2] copies the pixel on the *right* of each position. (A "
-                         "true, flipped convolution would move the image right with this kernel.)")
-            elif rows != 0:
-                hint += " The first axis of the kernel is rows (up and down), the second columns."
-            return failed(hint)
-        scale = output[2, 3] / image[2 - rows, 3 - cols]
-        if abs(scale) > 1e-6 and same(output, scale * _shifted(image, rows, cols)):
-            return failed(f"your kernel moves the image {direction} but also multiplies its "
-                          f"brightness by {scale:.3g}: to copy a pixel, its weight must be 1 and "
-                          "every other weight 0.")
-    return failed("conv2d(image, kernel, padding='same') with your kernel does not move the "
-                  "test image: each output pixel is a mix of several input pixels. Moving an "
-                  "image copies one neighbor, so the kernel needs a single 1 and eight 0s.")
+        return None, "kernel contains NaN or infinity."
+    return conv2d(image[:, :, None], array[:, :, None, None], padding="same")[:, :, 0], None
+
+
+def _shift_slips(image: np.ndarray, rows: int, cols: int, direction: str) -> list:
+    """A kernel that moves the image the wrong way: exactly, or with a weight other than 1."""
+    shifted = _shifted(image, rows, cols)
+    hint = f"your kernel moves the image {direction}."
+    if (rows, cols) == (0, -1):
+        hint += (" conv2d does not flip the kernel (it cross-correlates): output[i, j] = sum "
+                 "of kernel[a, b] * image[i + a - 1, j + b - 1], so kernel[1, 2] copies the "
+                 "pixel on the *right* of each position. (A true, flipped convolution would "
+                 "move the image right with this kernel.)")
+    elif rows != 0:
+        hint += " The first axis of the kernel is rows (up and down), the second columns."
+
+    def scale(output):
+        return output[2, 3] / image[2 - rows, 3 - cols]
+
+    return [(shifted, hint),
+            (lambda output: abs(scale(output)) > 1e-6 and same(output, scale(output) * shifted),
+             lambda output: f"your kernel moves the image {direction} but also multiplies its "
+                            f"brightness by {scale(output):.3g}: to copy a pixel, its weight "
+                            "must be 1 and every other weight 0.")]
 
 
 # ---------------------------------------------------------------------------------------
@@ -337,21 +334,11 @@ def check_pixel_gradient(answer: Any) -> CheckResult:
         A ``(4, 4)`` array (or ``(1, 4, 4, 1)``, as ``tape.gradient`` returns it): the
         derivative of ``output[0, 1]`` with respect to every input pixel.
     """
-    if answer is Ellipsis:
-        return not_attempted("answer")
-    if answer is None:
-        return failed("answer is None: write the 4x4 array of derivatives, for example with "
-                      "np.array([[...], [...], [...], [...]]).")
-    array = as_numbers(answer)
-    if array is None or array.ndim == 0:
-        return failed(f"answer should be a 4x4 array of numbers, got {describe(answer)}.")
-    if array.shape != (4, 4) and array.size == 16:
-        array = array.reshape(4, 4)  # for example (1, 4, 4, 1), straight from tape.gradient
-    expected = _pixel_gradient(GRADIENT_PIXEL)
-    if same(array, expected):
-        return passed("output[0, 1] = 4 x[0, 0] + 5 x[0, 1] + 6 x[0, 2] + 7 x[1, 0] + "
-                      "8 x[1, 1] + 9 x[1, 2] (the kernel's top row meets the zero padding), so "
-                      "its gradient is the kernel itself, not flipped, laid on the receptive "
-                      "field and cut off at the border.")
-    return failed(first_slip(array, _gradient_slips()) or compare_arrays(array, expected, "answer")
-                  or "answer does not match.")
+    return check_answer(answer, "answer", [Case((), "", _pixel_gradient(GRADIENT_PIXEL),
+                                                 _gradient_slips())],
+                        "output[0, 1] = 4 x[0, 0] + 5 x[0, 1] + 6 x[0, 2] + 7 x[1, 0] + "
+                        "8 x[1, 1] + 9 x[1, 2] (the kernel's top row meets the zero padding), "
+                        "so its gradient is the kernel itself, not flipped, laid on the "
+                        "receptive field and cut off at the border.",
+                        read=array_of((4, 4), "the 4x4 array of derivatives, for example with "
+                                      "np.array([[...], [...], [...], [...]])"))

@@ -15,13 +15,11 @@ import numpy as np
 from helpers.exercises._common import (
     Case,
     CheckResult,
+    array_of,
+    check_answer,
     check_function,
     compare_arrays,
-    failed,
-    first_slip,
-    not_attempted,
-    passed,
-    same,
+    shown,
 )
 
 __all__ = [
@@ -68,17 +66,18 @@ def check_relu_average_pool(answer: Any) -> CheckResult:
     answer
         A 2x2 array (or nested list) of numbers.
     """
-    if answer is Ellipsis:
-        return not_attempted("answer")
-    x = RELU_POOL_INPUT
-    expected = _pool(np.maximum(x, 0), 2, 2, np.mean)
-    if same(answer, expected):
-        return passed("ReLU first sets the negative values to 0, then each 2x2 window is "
-                      "averaged over all 4 of its values.")
+    return check_answer(answer, "answer", [_relu_average_pool_case(RELU_POOL_INPUT)],
+                        "ReLU first sets the negative values to 0, then each 2x2 window is "
+                        "averaged over all 4 of its values.",
+                        read=array_of((2, 2), "the 2x2 array of means, for example with "
+                                      "np.array([[...], [...]])"))
+
+
+def _relu_average_pool_case(x: np.ndarray) -> Case:
     windows = _windows(x, 2, 2)
     positive_sums = np.where(windows > 0, windows, 0).sum(axis=(2, 3))
     positive_counts = np.maximum((windows > 0).sum(axis=(2, 3)), 1)
-    wrong_answers = [
+    return Case((), "", _pool(np.maximum(x, 0), 2, 2, np.mean), [
         (_pool(x, 2, 2, np.mean),
          "these are the means of the raw values: you forgot ReLU's zero. Set the negative "
          "values to 0 first, then average."),
@@ -94,9 +93,7 @@ def check_relu_average_pool(answer: Any) -> CheckResult:
          "ReLU sets negative values to 0; it does not flip their sign (that is `abs`)."),
         (np.maximum(x, 0),
          "this is the ReLU output; now average it over each 2x2 window (stride 2)."),
-    ]
-    return failed(first_slip(answer, wrong_answers) or compare_arrays(answer, expected, "answer")
-                  or "answer does not match.")
+    ])
 
 
 # ---------------------------------------------------------------------------------------
@@ -203,12 +200,6 @@ def check_conv_params(conv_params: Callable) -> CheckResult:
                           "biases.")
 
 
-def _shown(array: np.ndarray) -> str:
-    """A learner's number, or tuple of numbers, as they would write it."""
-    values = [int(v) if float(v).is_integer() else float(v) for v in array.ravel().tolist()]
-    return str(values[0]) if array.ndim == 0 else str(tuple(values))
-
-
 def _conv_params_case(kernel_size: Any, in_channels: int, filters: int,
                       use_bias: bool) -> Case:
     call = f"conv_params({kernel_size!r}, {in_channels}, {filters}, use_bias={use_bias})"
@@ -219,12 +210,12 @@ def _conv_params_case(kernel_size: Any, in_channels: int, filters: int,
 
     def slip(wrong, applies, why):
         return (lambda array: applies and array == wrong != expected,
-                lambda array: f"{call} returned {_shown(array)}, expected {expected}. {why}")
+                lambda array: f"{call} returned {shown(array)}, expected {expected}. {why}")
 
     return Case((kernel_size, in_channels, filters, use_bias), call,
                 lambda array: array.ndim == 0 and array == expected, [
         (lambda array: array.ndim != 0,
-         lambda array: f"{call} returned {_shown(array)}, expected a number."),
+         lambda array: f"{call} returned {shown(array)}, expected a number."),
         slip(weights, use_bias, "you left out the biases: one per filter."),
         slip(weights + filters, not use_bias, "with use_bias=False the layer has no biases."),
         slip(k_h * k_w * filters + bias, True, "each filter has a k_h x k_w kernel for every "
@@ -240,7 +231,7 @@ def _conv_params_case(kernel_size: Any, in_channels: int, filters: int,
              "a kernel of size (k_h, k_w) has k_h * k_w weights per input channel, "
              "not k_h * k_h."),
         (lambda array: True,
-         lambda array: f"{call} returned {_shown(array)}, expected {expected}."),
+         lambda array: f"{call} returned {shown(array)}, expected {expected}."),
     ], expects="a number")
 
 
@@ -289,23 +280,23 @@ def _conv5_shape_case(size: int) -> Case:
 
     def side_is(side, hint):
         return (lambda array: array[0] == array[1] and array[2] == 128 and array[0] == side,
-                lambda array: f"{call} returned {_shown(array)}, expected {expected}. {hint}")
+                lambda array: f"{call} returned {shown(array)}, expected {expected}. {hint}")
 
     return Case((size,), call, lambda array: array.shape == (3,) and tuple(array) == expected, [
         (lambda array: array.ndim != 1,
-         lambda array: f"{call} returned {_shown(array)}; expected a tuple of 3 ints "
+         lambda array: f"{call} returned {shown(array)}; expected a tuple of 3 ints "
                        "(height, width, channels)."),
         (lambda array: len(array) == 4 and tuple(array[1:]) == expected,
-         lambda array: f"{call} returned {_shown(array)}: leave out the batch axis and give "
+         lambda array: f"{call} returned {shown(array)}: leave out the batch axis and give "
                        "(height, width, channels)."),
         (lambda array: len(array) != 3,
          lambda array: f"{call} returned {len(array)} values, expected 3: (height, width, "
                        "channels)."),
         (lambda array: array[0] != array[1],
-         lambda array: f"{call} returned {_shown(array)}, expected {expected}. the input is "
+         lambda array: f"{call} returned {shown(array)}, expected {expected}. the input is "
                        "square and every layer treats height and width alike."),
         (lambda array: array[2] != 128,
-         lambda array: f"{call} returned {_shown(array)}, expected {expected}. conv5 has 128 "
+         lambda array: f"{call} returned {shown(array)}, expected {expected}. conv5 has 128 "
                        "filters, so its output has 128 channels."),
         side_is(_valid_conv5_side(size),
                 "the course model's convolutions use padding='same': they keep the height "
@@ -319,7 +310,7 @@ def _conv5_shape_case(size: int) -> Case:
                            "before conv5."),
         side_is(size // 8, "there are two poolings before conv5, not three."),
         (lambda array: True,
-         lambda array: f"{call} returned {_shown(array)}, expected {expected}."),
+         lambda array: f"{call} returned {shown(array)}, expected {expected}."),
     ], expects="a tuple of 3 ints (height, width, channels)")
 
 
@@ -361,27 +352,22 @@ def check_max_pool_gradient(answer: Any) -> CheckResult:
         A 4x4 array (or nested list) of numbers; ``(1, 4, 4, 1)``, as ``tape.gradient``
         returns it, is accepted too.
     """
-    if answer is Ellipsis:
-        return not_attempted("answer")
-    if answer is None:
-        return failed("answer is None: write the 4x4 array of derivatives, one per input "
-                      "value, for example with np.array([[...], [...], [...], [...]]).")
-    try:
-        array = np.asarray(answer, dtype=np.float64)
-    except (TypeError, ValueError):
-        return failed(f"answer should be a 4x4 array of numbers, got {type(answer).__name__}.")
-    if array.shape != (4, 4) and array.size == 16:
-        array = array.reshape(4, 4)  # for example (1, 4, 4, 1), straight from tape.gradient
-    x, g = POOL_GRADIENT_INPUT, POOL_UPSTREAM
+    return check_answer(answer, "answer", [_max_pool_gradient_case(POOL_GRADIENT_INPUT,
+                                                                   POOL_UPSTREAM)],
+                        "Each window passes its upstream gradient to its largest value only: "
+                        "the other three values could change a little without changing the "
+                        "maximum, so their derivative is 0. One value in four gets a gradient.",
+                        read=array_of((4, 4), "the 4x4 array of derivatives, one per input "
+                                      "value, for example with np.array([[...], [...], [...], "
+                                      "[...]])"))
+
+
+def _max_pool_gradient_case(x: np.ndarray, g: np.ndarray) -> Case:
     maxima = _window_maxima_mask(x)
     expected = _spread(g, maxima)
-    if same(array, expected):
-        return passed("Each window passes its upstream gradient to its largest value only: "
-                      "the other three values could change a little without changing the "
-                      "maximum, so their derivative is 0. One value in four gets a gradient.")
     top_left = np.zeros((4, 4), dtype=bool)
     top_left[::2, ::2] = True
-    wrong_answers = [
+    return Case((), "", expected, [
         (g, "this is the upstream gradient itself. The answer has the shape of the pooling's "
             "*input*, 4x4: one derivative per input value."),
         (_spread(g, True) / 4,
@@ -403,14 +389,10 @@ def check_max_pool_gradient(answer: Any) -> CheckResult:
         (_spread(g, top_left),
          "the gradient goes to the largest value of each window, wherever it sits in the "
          "window, not to the window's top-left corner."),
-    ]
-    hint = first_slip(array, wrong_answers)
-    if hint:
-        return failed(hint)
-    problem = compare_arrays(array, expected, "answer")
-    if problem and array.shape == (4, 4) and np.isfinite(array).all():
-        extra = np.count_nonzero(array[~maxima])
-        if extra:
-            problem += (f" {extra} of your nonzero derivatives are on values that are not "
-                        "the largest of their window: those values do not reach the output.")
-    return failed(problem or "answer does not match.")
+        (lambda array: array.shape == (4, 4) and np.isfinite(array).all()
+         and np.count_nonzero(array[~maxima]) > 0,
+         lambda array: f"{compare_arrays(array, expected, 'answer')} "
+                       f"{np.count_nonzero(array[~maxima])} of your nonzero derivatives are on "
+                       "values that are not the largest of their window: those values do not "
+                       "reach the output."),
+    ])

@@ -11,17 +11,11 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
-from helpers.exercises._common import (
-    Case,
-    CheckResult,
-    check_function,
-    failed,
-    not_attempted,
-    passed,
-)
+from helpers.exercises._common import Case, CheckResult, check_answer, check_function
 
 __all__ = [
     "check_ascent_step",
@@ -259,28 +253,6 @@ def single_unit_sizes() -> dict[str, int]:
     return {layer: _window(_up_to(layer)) for layer in SINGLE_UNIT_LAYERS}
 
 
-def _as_sizes(sizes) -> tuple[dict[str, float] | None, str | None]:
-    """The learner's answer as ``{layer: number}``, or an explanation of what is off."""
-    if not isinstance(sizes, Mapping):
-        return None, (f"expected a dict of three numbers, {{'conv2': ..., 'conv4': ..., "
-                      f"'conv5': ...}}, got {type(sizes).__name__}.")
-    missing = [layer for layer in SINGLE_UNIT_LAYERS if layer not in sizes]
-    if missing:
-        return None, (f"the dict has no entry for {', '.join(missing)}; give one number per "
-                      f"layer: {list(SINGLE_UNIT_LAYERS)}.")
-    if any(sizes[layer] is Ellipsis for layer in SINGLE_UNIT_LAYERS):
-        return None, "some sizes are still the placeholder `...`; replace them with numbers."
-    numbers_only = {}
-    for layer in SINGLE_UNIT_LAYERS:
-        value = sizes[layer]
-        if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
-                or not math.isfinite(value)):
-            return None, (f"sizes[{layer!r}] is {value!r}; expected one number, the side of "
-                          "the square of input pixels, in pixels.")
-        numbers_only[layer] = float(value)
-    return numbers_only, None
-
-
 def check_single_unit_sizes(sizes) -> CheckResult:
     """Check the predicted side of the square of pixels that an ascent on one unit can change.
 
@@ -291,51 +263,72 @@ def check_single_unit_sizes(sizes) -> CheckResult:
         channel of each layer, the side (in input pixels) of the square of the 28x28 image
         that the ascent on that unit alone can change (chapter 04, exercise 4).
     """
-    if sizes is Ellipsis:
-        return not_attempted("sizes")
-    got, problem = _as_sizes(sizes)
-    if problem:
-        return failed(problem)
     right = single_unit_sizes()
-    if all(got[layer] == right[layer] for layer in right):
-        return passed(f"the center unit of conv2 can change a {right['conv2']}x"
-                      f"{right['conv2']} square, of conv4 {right['conv4']}x{right['conv4']}, "
-                      f"of conv5 {right['conv5']}x{right['conv5']} of the 28x28 image: its "
-                      "receptive field and nothing else. The mean over a whole channel "
-                      "involves every unit, so the channel's picture covers the whole image.")
-    slips = [
-        ({layer: 28 for layer in right},
+
+    def each(size: Callable[[str], int]) -> list[int]:
+        return [size(layer) for layer in SINGLE_UNIT_LAYERS]
+
+    case = Case((), "", each(right.get), [
+        (each(lambda layer: 28),
          "28 is the whole image: that is the picture of a whole channel, whose mean involves "
          "every unit. One unit depends only on the pixels inside its receptive field: outside "
          "it the gradient is exactly 0, so those pixels never move."),
-        (dict(SINGLE_UNIT_LAYERS),
+        (each(SINGLE_UNIT_LAYERS.get),
          "these are the sides of the layers' maps (28, 14, 7), not of the window in the "
          "image that one unit sees."),
-        ({layer: _window(_up_to(layer), strides=False) for layer in right},
+        (each(lambda layer: _window(_up_to(layer), strides=False)),
          "you left out the poolings' strides: after a 2x2 pooling, neighboring units are 2 "
          "input pixels apart (4 after both), so each later 3x3 layer adds 2 x 2 (then 2 x 4) "
          "pixels, not 2."),
-        ({layer: _window(_up_to(layer), own_stride=True) for layer in right},
+        (each(lambda layer: _window(_up_to(layer), own_stride=True)),
          "a pooling's own stride does not widen its window, it spaces out the layers after "
          "it: multiply K - 1 by the product of the strides of the layers before it."),
-        ({layer: sum(k for k, _ in _up_to(layer)) for layer in right},
+        (each(lambda layer: sum(k for k, _ in _up_to(layer))),
          "stacked windows overlap: each layer adds K - 1 pixels, not K, to the 1 pixel you "
          "start from."),
-        ({layer: 28 // side for layer, side in SINGLE_UNIT_LAYERS.items()},
+        (each(lambda layer: 28 // SINGLE_UNIT_LAYERS[layer]),
          "these are the distances between neighboring units, in input pixels (1, 2, 4), not "
          "the side of the window one unit sees."),
-    ]
-    for wrong, hint in slips:
-        if all(got[layer] == wrong[layer] for layer in right):
-            return failed(hint)
-    layer = next(layer for layer in right if got[layer] != right[layer])
-    if got[layer] >= 28:
-        return failed(f"{layer}: a unit of {layer} does not see the whole 28x28 image. Its "
-                      "window grows by K - 1 input pixels per layer below it (times the "
-                      "strides below that layer); count them from 1 pixel.")
-    return failed(f"{layer}: {got[layer]:g} is not the side of the window of its center unit. "
-                  "Start from 1 pixel; going down the layers from "
-                  f"{layer} to the image, each layer with kernel size K adds K - 1 of its "
-                  "input's pixels, and those pixels are as many input pixels apart as the "
-                  "product of the strides of the layers below it (chapter 01, receptive "
-                  "fields).")
+        (lambda got: True, lambda got: _first_wrong_size(got, right)),
+    ])
+    return check_answer(sizes, "sizes", [case],
+                        f"the center unit of conv2 can change a {right['conv2']}x"
+                        f"{right['conv2']} square, of conv4 {right['conv4']}x{right['conv4']}, "
+                        f"of conv5 {right['conv5']}x{right['conv5']} of the 28x28 image: its "
+                        "receptive field and nothing else. The mean over a whole channel "
+                        "involves every unit, so the channel's picture covers the whole image.",
+                        read=_read_sizes)
+
+
+def _read_sizes(sizes: Any, name: str) -> tuple[np.ndarray | None, str | None]:
+    """The learner's sizes as an array, in the order of :data:`SINGLE_UNIT_LAYERS`."""
+    if not isinstance(sizes, Mapping):
+        return None, (f"expected a dict of three numbers, {{'conv2': ..., 'conv4': ..., "
+                      f"'conv5': ...}}, got {type(sizes).__name__}.")
+    missing = [layer for layer in SINGLE_UNIT_LAYERS if layer not in sizes]
+    if missing:
+        return None, (f"the dict has no entry for {', '.join(missing)}; give one number per "
+                      f"layer: {list(SINGLE_UNIT_LAYERS)}.")
+    if any(sizes[layer] is Ellipsis for layer in SINGLE_UNIT_LAYERS):
+        return None, "some sizes are still the placeholder `...`; replace them with numbers."
+    for layer in SINGLE_UNIT_LAYERS:
+        value = sizes[layer]
+        if (isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real)
+                or not math.isfinite(value)):
+            return None, (f"sizes[{layer!r}] is {value!r}; expected one number, the side of "
+                          "the square of input pixels, in pixels.")
+    return np.array([float(sizes[layer]) for layer in SINGLE_UNIT_LAYERS]), None
+
+
+def _first_wrong_size(got: np.ndarray, right: dict[str, int]) -> str:
+    layer, size = next((layer, size) for layer, size in zip(right, got, strict=True)
+                       if not np.isclose(size, right[layer], atol=1e-4))
+    if size >= 28:
+        return (f"{layer}: a unit of {layer} does not see the whole 28x28 image. Its window "
+                "grows by K - 1 input pixels per layer below it (times the strides below that "
+                "layer); count them from 1 pixel.")
+    return (f"{layer}: {size:g} is not the side of the window of its center unit. Start from "
+            f"1 pixel; going down the layers from {layer} to the image, each layer with kernel "
+            "size K adds K - 1 of its input's pixels, and those pixels are as many input pixels "
+            "apart as the product of the strides of the layers below it (chapter 01, receptive "
+            "fields).")

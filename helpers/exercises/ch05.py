@@ -11,6 +11,7 @@ course model, on the image the learner changed.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -18,11 +19,9 @@ from helpers.exercises._common import (
     Case,
     CheckResult,
     as_numbers,
+    check_answer,
     check_function,
     compare_arrays,
-    failed,
-    not_attempted,
-    passed,
     same,
 )
 
@@ -325,10 +324,13 @@ def _default_image() -> np.ndarray:
     return preprocess(test_images[:1])[0]
 
 
-def _class_name(index: int, count: int) -> str:
+def _class_name(scores: np.ndarray, rank: int = 1) -> str:
+    """The name of the class with the ``rank``-th highest score (a Fashion-MNIST class, or
+    ``class 3`` for another model)."""
     from helpers.data import FASHION_MNIST_CLASSES
 
-    return FASHION_MNIST_CLASSES[index] if count == len(FASHION_MNIST_CLASSES) else (
+    index = int(np.argsort(-scores, kind="stable")[rank - 1])
+    return FASHION_MNIST_CLASSES[index] if len(scores) == len(FASHION_MNIST_CLASSES) else (
         f"class {index}")
 
 
@@ -353,32 +355,47 @@ def check_fooling_image(fooled, image=None, model=None, epsilon: float = 0.05) -
     [0, 1]. When the prediction did not change, it says by how much the class still leads
     and how many pixels used the whole budget.
     """
-    if fooled is Ellipsis:
-        return not_attempted("fooled")
+    measured = {}  # what reading the answer measured: the logits and the change
+
+    def fooled_it(logits: np.ndarray) -> bool:
+        return logits[1].argmax() != logits[0].argmax()
+
+    case = Case((), "", fooled_it, [(lambda logits: True,
+                                     lambda logits: _still_predicted(logits, measured["full"]))])
+    return check_answer(
+        fooled, "fooled", [case],
+        lambda: (f"the model now predicts {_class_name(measured['logits'][1])}, no longer "
+                 f"{_class_name(measured['logits'][0])}, for an image that differs from the "
+                 f"original by at most {epsilon:g} per pixel."),
+        read=lambda answer, name: _read_fooled(answer, image, model, epsilon, measured))
+
+
+def _read_fooled(fooled, image, model, epsilon, measured: dict) -> tuple[Any, str | None]:
+    """The logits of ``image`` and ``fooled``, once ``fooled`` is an image within the budget."""
     if callable(fooled):
-        return failed("fooled is a function; pass the fooled image itself, the array your "
+        return None, ("fooled is a function; pass the fooled image itself, the array your "
                       "function returns.")
     got = as_numbers(fooled)
     if got is None:
         what = "None" if fooled is None else f"a {type(fooled).__name__}"
-        return failed(f"fooled is {what}; expected the fooled image, an array of numbers of "
+        return None, (f"fooled is {what}; expected the fooled image, an array of numbers of "
                       "the image's shape with values in [0, 1].")
     try:
         epsilon = float(epsilon)
     except (TypeError, ValueError):
-        return failed(f"epsilon must be a number, got {type(epsilon).__name__}.")
+        return None, f"epsilon must be a number, got {type(epsilon).__name__}."
     if not np.isfinite(epsilon) or epsilon <= 0:
-        return failed(f"epsilon must be a positive number, got {epsilon}.")
+        return None, f"epsilon must be a positive number, got {epsilon}."
     expected_shape = FOOLING_IMAGE_SHAPE if image is None else np.shape(image)
     if got.shape != tuple(expected_shape):
         squeezed = got.squeeze().shape == tuple(s for s in expected_shape if s != 1)
         hint = " (the same values with extra or missing axes of size 1?)" if squeezed else ""
-        return failed(f"fooled has shape {got.shape}; expected the image's shape "
+        return None, (f"fooled has shape {got.shape}; expected the image's shape "
                       f"{tuple(expected_shape)}{hint}.")
     if not np.isfinite(got).all():
-        return failed("fooled contains NaN or infinity.")
+        return None, "fooled contains NaN or infinity."
     if got.min() < -1e-6 or got.max() > 1 + 1e-6:
-        return failed(f"fooled has values from {got.min():.3g} to {got.max():.3g}; the pixels "
+        return None, (f"fooled has values from {got.min():.3g} to {got.max():.3g}; the pixels "
                       "of an image stay in [0, 1]: clip with np.clip(fooled, 0, 1) (after each "
                       "step, if you take several).")
     try:
@@ -390,41 +407,41 @@ def check_fooling_image(fooled, image=None, model=None, epsilon: float = 0.05) -
         logits = np.asarray(model(np.stack([original, got.astype(np.float32)])),
                             dtype=np.float64)
     except Exception as err:  # a wrong image or model must not raise
-        return failed(f"could not run the model on the image and on fooled: "
+        return None, (f"could not run the model on the image and on fooled: "
                       f"{type(err).__name__}: {str(err).strip()[:200]}.")
     change = np.abs(got - original)
     largest = float(change.max())
     if largest > epsilon + 1e-6:
         where = tuple(int(i) for i in np.unravel_index(int(change.argmax()), change.shape))
-        return failed(f"the largest change is {largest:.3f} (at index {where}), more than "
+        return None, (f"the largest change is {largest:.3f} (at index {where}), more than "
                       f"epsilon = {epsilon:g}: every pixel must stay within epsilon of the "
                       "image. Clip the change: image + np.clip(fooled - image, -epsilon, "
                       "epsilon).")
     if largest == 0:
-        return failed("fooled is the image itself, unchanged; change its pixels, each by at "
+        return None, ("fooled is the image itself, unchanged; change its pixels, each by at "
                       f"most epsilon = {epsilon:g}.")
-    before, after = logits[0], logits[1]
-    count = len(before)
-    predicted = int(before.argmax())
-    now = int(after.argmax())
-    name = _class_name(predicted, count)
-    if now == predicted:
-        def lead(scores):
-            return float(scores[predicted] - np.delete(scores, predicted).max())
+    measured.update(logits=logits, full=float(np.mean(change >= epsilon - 1e-6)))
+    return logits, None
 
-        runner_up = int(np.argsort(after)[-2])
-        full = float(np.mean(change >= epsilon - 1e-6))
-        advice = (
-            "With a budget on the largest change, every pixel may move by the whole "
-            "epsilon. To first order the lead changes by the sum of gradient times change, "
-            "which is lowest when each pixel moves by epsilon against the sign of the lead's "
-            "gradient." if full < 0.5 else
-            "The first-order step was not enough here: the gradient changes along the way. "
-            "Take a few smaller steps, recomputing the gradient after each, and clip to the "
-            "budget and to [0, 1] after each.")
-        return failed(f"the model still predicts {name}: its logit leads the runner-up "
-                      f"({_class_name(runner_up, count)}) by {lead(after):.1f}, against "
-                      f"{lead(before):.1f} in the image. {full:.0%} of the pixels moved by "
-                      f"the full epsilon. {advice}")
-    return passed(f"the model now predicts {_class_name(now, count)}, no longer {name}, for "
-                  f"an image that differs from the original by at most {epsilon:g} per pixel.")
+
+def _still_predicted(logits: np.ndarray, full: float) -> str:
+    """Why the prediction did not change, and what to try: ``full`` is the share of pixels
+    that moved by the whole budget."""
+    before, after = logits
+    predicted = int(before.argmax())
+
+    def lead(scores):
+        return float(scores[predicted] - np.delete(scores, predicted).max())
+
+    advice = (
+        "With a budget on the largest change, every pixel may move by the whole "
+        "epsilon. To first order the lead changes by the sum of gradient times change, "
+        "which is lowest when each pixel moves by epsilon against the sign of the lead's "
+        "gradient." if full < 0.5 else
+        "The first-order step was not enough here: the gradient changes along the way. "
+        "Take a few smaller steps, recomputing the gradient after each, and clip to the "
+        "budget and to [0, 1] after each.")
+    return (f"the model still predicts {_class_name(before)}: its logit leads the runner-up "
+            f"({_class_name(after, rank=2)}) by {lead(after):.1f}, against "
+            f"{lead(before):.1f} in the image. {full:.0%} of the pixels moved by "
+            f"the full epsilon. {advice}")

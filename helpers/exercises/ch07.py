@@ -15,16 +15,12 @@ from typing import Any
 import numpy as np
 
 from helpers.exercises._common import (
+    Case,
     CheckResult,
-    as_numbers,
-    call_safely,
+    check_answer,
+    check_function,
     compare_arrays,
-    failed,
-    first_slip,
-    not_attempted,
-    passed,
     same,
-    unusable,
 )
 
 __all__ = [
@@ -78,55 +74,43 @@ def check_delete_top(delete_top: Callable) -> CheckResult:
         the largest heatmap values are 0 in every channel and the others unchanged (chapter
         07, "Deletion and insertion by hand"). The image passed in must not change.
     """
-    if delete_top is Ellipsis:
-        return not_attempted("delete_top")
     cases = deletion_cases()
-    for image, heatmap, k in cases:
-        expected = _delete(image, heatmap, k)
-        call = (f"delete_top(image, heatmap, k={k}) with an image of shape {image.shape}")
-        original = image.copy()
-        got, error = call_safely(delete_top, image, heatmap.copy(), k, name="delete_top")
-        if error:
-            return failed(error)
-        verdict = unusable(call, got)
-        if verdict is not None:
-            return verdict
-        if not np.array_equal(image, original):
-            return failed(f"{call} changed the image it was given; work on a copy "
-                          "(image.copy()), since the curve needs the original at every step.")
-        if same(got, expected):
-            continue
-        first_channel_only = image.copy()
-        first_channel_only[..., 0] = _delete(image[..., :1], heatmap, k)[..., 0]
-        slips = [
-            (_delete(image, heatmap, k, largest=False), "this deleted the k *least* salient "
-                                                        "pixels; sort by the heatmap in "
-                                                        "descending order (np.argsort of "
-                                                        "-heatmap)."),
-            (_delete(image, heatmap, k + 1), "this deleted k + 1 pixels; take exactly the "
-                                             "first k of the order."),
-            (_delete(image, heatmap, max(k - 1, 0)), "this deleted k - 1 pixels; take "
-                                                     "exactly the first k of the order."),
-            (_delete(image, heatmap, k, value=1.0), "the deleted pixels are 1; deletion sets "
-                                                    "them to 0 (black)."),
-            (_delete(image, np.abs(heatmap), k), "this ranked the pixels by the absolute "
-                                                 "value of the heatmap; rank by the value "
-                                                 "itself, a negative value is evidence "
-                                                 "against the class."),
-            (image, "nothing was deleted: set the chosen pixels to 0 in the copy you "
-                    "return."),
-        ]
-        if image.shape[-1] > 1:
-            slips.append((first_channel_only, "only channel 0 was deleted; set every "
-                                              "channel of a chosen pixel to 0 "
-                                              "(deleted[rows, cols] = 0, or a boolean "
-                                              "(H, W) mask as the index)."))
-        hint = first_slip(got, slips)
-        if hint:
-            return failed(f"{call}: {hint}")
-        return failed(f"{call}: {compare_arrays(got, expected, 'the result')}")
-    return passed(f"delete_top is right on {len(cases)} images: the k pixels with the largest "
-                  "heatmap values set to 0 in every channel, on a copy.")
+    return check_function(delete_top, "delete_top", (_delete_top_case(*case) for case in cases),
+                          f"delete_top is right on {len(cases)} images: the k pixels with the "
+                          "largest heatmap values set to 0 in every channel, on a copy.")
+
+
+def _delete_top_case(image: np.ndarray, heatmap: np.ndarray, k: int) -> Case:
+    original = image.copy()  # the function gets ``image`` itself: changing it is a slip
+    expected = _delete(image, heatmap, k)
+    first_channel_only = image.copy()
+    first_channel_only[..., 0] = _delete(image[..., :1], heatmap, k)[..., 0]
+    call = f"delete_top(image, heatmap, k={k}) with an image of shape {image.shape}"
+    return Case((image, heatmap.copy(), k), call,
+                lambda array: np.array_equal(image, original) and same(array, expected), [
+        (lambda array: not np.array_equal(image, original),
+         lambda array: f"{call} changed the image it was given; work on a copy "
+                       "(image.copy()), since the curve needs the original at every step."),
+        (_delete(image, heatmap, k, largest=False), "this deleted the k *least* salient "
+                                                    "pixels; sort by the heatmap in descending "
+                                                    "order (np.argsort of -heatmap)."),
+        (_delete(image, heatmap, k + 1), "this deleted k + 1 pixels; take exactly the first k "
+                                         "of the order."),
+        (_delete(image, heatmap, max(k - 1, 0)), "this deleted k - 1 pixels; take exactly the "
+                                                 "first k of the order."),
+        (_delete(image, heatmap, k, value=1.0), "the deleted pixels are 1; deletion sets them "
+                                                "to 0 (black)."),
+        (_delete(image, np.abs(heatmap), k), "this ranked the pixels by the absolute value of "
+                                             "the heatmap; rank by the value itself, a "
+                                             "negative value is evidence against the class."),
+        (image.copy(), "nothing was deleted: set the chosen pixels to 0 in the copy you "
+                       "return."),
+        *([(first_channel_only, "only channel 0 was deleted; set every channel of a chosen "
+                                "pixel to 0 (deleted[rows, cols] = 0, or a boolean (H, W) mask "
+                                "as the index).")] if image.shape[-1] > 1 else []),
+        (lambda array: True,
+         lambda array: f"{call}: {compare_arrays(array, expected, 'the result')}"),
+    ], copy_args=False)
 
 
 # ---------------------------------------------------------------------------------------
@@ -159,61 +143,48 @@ def check_corner_share(corner_share: Callable) -> CheckResult:
         ``(N,)``: the sum of each map over its first ``size`` rows and columns, divided by
         the map's sum, and 0 for an all-zero map (chapter 07, "A Clever Hans model").
     """
-    if corner_share is Ellipsis:
-        return not_attempted("corner_share")
     batches = corner_batches()
-    for heatmaps, size in batches:
-        expected = _corner_share(heatmaps, size)
-        call = f"corner_share(heatmaps, size={size}) with heatmaps of shape {heatmaps.shape}"
-        with np.errstate(all="ignore"):  # 0 / 0 is explained below, not warned about
-            got, error = call_safely(corner_share, heatmaps.copy(), size, name="corner_share")
-        if error:
-            return failed(error)
-        verdict = unusable(call, got)
-        if verdict is not None:
-            return verdict
-        if same(got, expected):
-            continue
-        array = as_numbers(got)
-        zero = [int(n) for n in np.flatnonzero(heatmaps.sum(axis=(1, 2)) == 0)]
-        if array.shape == expected.shape and zero and not np.all(np.isfinite(array[zero])):
-            return failed(f"{call}: heatmap {zero[0]} is all zero, and 0 / 0 gave NaN; return "
-                          "0 for a map with no mass (np.divide with `where=`).")
-        corner = heatmaps[:, :size, :size].sum(axis=(1, 2))
-        area = size * size / (heatmaps.shape[1] * heatmaps.shape[2])
-        slips = [
-            (corner, "this is the mass in the corner, not its share: divide by each map's "
-                     "total sum."),
-            (np.divide(corner, heatmaps.sum(), out=np.zeros_like(corner)),
-             "this divided by the sum of the whole batch; divide each map by its own sum "
-             "(over axes 1 and 2)."),
-            (heatmaps[:, :size, :size].mean(axis=(1, 2)),
-             "this is the mean value in the corner; the share is the corner's sum over the "
-             "map's sum."),
-            (np.full(len(heatmaps), area), "this is the corner's share of the *area*; "
-                                           "weigh the pixels by the heatmap."),
-            (_corner_share(heatmaps, size + 1), f"this took a corner of {size + 1} pixels; "
-                                                f"take rows and columns 0 to {size - 1} "
-                                                f"([:, :size, :size])."),
-            (_corner_share(heatmaps, size, rows=slice(None, None, -1)),
-             "this is the bottom-left corner; the mark is in the top-left, the first rows."),
-            (_corner_share(heatmaps, size, cols=slice(None, None, -1)),
-             "this is the top-right corner; the mark is in the top-left, the first columns."),
-            (_corner_share(heatmaps, size, slice(None, None, -1), slice(None, None, -1)),
-             "this is the bottom-right corner; the mark is in the top-left."),
-            (np.full(len(heatmaps), expected.mean()), "this is the batch's mean share for "
-                                                      "every map; return one share per "
-                                                      "map."),
-        ]
-        hint = first_slip(got, slips)
-        if hint:
-            return failed(f"{call}: {hint}")
-        if array.shape == () and np.isclose(float(array), expected.mean(), atol=1e-4):
-            return failed(f"{call}: this is the mean share of the batch; return one share "
-                          f"per map, shape ({len(heatmaps)},).")
-        return failed(f"{call}: {compare_arrays(got, expected, 'the result')}")
-    return passed(f"corner_share is right on {len(batches)} batches: each map's mass in the "
-                  "corner over its total mass, 0 for an all-zero map.")
+    return check_function(corner_share, "corner_share",
+                          (_corner_share_case(*batch) for batch in batches),
+                          f"corner_share is right on {len(batches)} batches: each map's mass "
+                          "in the corner over its total mass, 0 for an all-zero map.")
+
+
+def _corner_share_case(heatmaps: np.ndarray, size: int) -> Case:
+    expected = _corner_share(heatmaps, size)
+    zero = [int(n) for n in np.flatnonzero(heatmaps.sum(axis=(1, 2)) == 0)]
+    corner = heatmaps[:, :size, :size].sum(axis=(1, 2))
+    area = size * size / (heatmaps.shape[1] * heatmaps.shape[2])
+    flipped = slice(None, None, -1)
+    return Case((heatmaps, size), f"corner_share(heatmaps, size={size}) with heatmaps of "
+                                  f"shape {heatmaps.shape}", expected, [
+        *([(lambda array: array.shape == expected.shape and not np.all(np.isfinite(array[zero])),
+            f"heatmap {zero[0]} is all zero, and 0 / 0 gave NaN; return 0 for a map with no "
+            "mass (np.divide with `where=`).")] if zero else []),
+        (corner, "this is the mass in the corner, not its share: divide by each map's total "
+                 "sum."),
+        (np.divide(corner, heatmaps.sum(), out=np.zeros_like(corner)),
+         "this divided by the sum of the whole batch; divide each map by its own sum (over "
+         "axes 1 and 2)."),
+        (heatmaps[:, :size, :size].mean(axis=(1, 2)),
+         "this is the mean value in the corner; the share is the corner's sum over the map's "
+         "sum."),
+        (np.full(len(heatmaps), area), "this is the corner's share of the *area*; weigh the "
+                                       "pixels by the heatmap."),
+        (_corner_share(heatmaps, size + 1), f"this took a corner of {size + 1} pixels; take "
+                                            f"rows and columns 0 to {size - 1} ([:, :size, "
+                                            ":size])."),
+        (_corner_share(heatmaps, size, rows=flipped),
+         "this is the bottom-left corner; the mark is in the top-left, the first rows."),
+        (_corner_share(heatmaps, size, cols=flipped),
+         "this is the top-right corner; the mark is in the top-left, the first columns."),
+        (_corner_share(heatmaps, size, flipped, flipped),
+         "this is the bottom-right corner; the mark is in the top-left."),
+        (np.full(len(heatmaps), expected.mean()), "this is the batch's mean share for every "
+                                                  "map; return one share per map."),
+        (expected.mean(), "this is the mean share of the batch; return one share per map, "
+                          f"shape ({len(heatmaps)},)."),
+    ])
 
 
 # ---------------------------------------------------------------------------------------
@@ -260,33 +231,39 @@ def check_claims(claims: Any) -> CheckResult:
         A dict from each claim's letter (``"A"`` to ``"E"``) to ``True`` or ``False``
         (chapter 07, "What each number can and cannot tell").
     """
-    if claims is Ellipsis:
-        return not_attempted("claims")
+    right = np.array([verdict for _, verdict, _ in CLAIMS.values()])
+    case = Case((), "", right, [(lambda verdicts: True, _wrong_claims)])
+    return check_answer(claims, "claims", [case],
+                        f"all {len(CLAIMS)} verdicts are right: the pointing game needs masks "
+                        "and ignores the model, deletion and insertion need no masks but follow "
+                        "the model's own evidence, and the randomization test asks whether the "
+                        "map depends on the model at all.", read=_read_claims)
+
+
+def _read_claims(claims: Any, name: str) -> tuple[np.ndarray | None, str | None]:
+    """The verdicts as an array of 0s and 1s, in the order of :data:`CLAIMS`."""
     if not isinstance(claims, dict):
-        return failed(f"expected a dict from each letter to True or False, like "
+        return None, (f"expected a dict from each letter to True or False, like "
                       f"{{'A': True, 'B': False, ...}}; got a {type(claims).__name__}.")
     missing = [letter for letter in CLAIMS if letter not in claims]
     if missing:
-        return failed(f"no verdict for claim{'s' if len(missing) > 1 else ''} "
+        return None, (f"no verdict for claim{'s' if len(missing) > 1 else ''} "
                       f"{', '.join(missing)}: give each letter from A to E True or False.")
     extra = sorted(str(key) for key in claims if key not in CLAIMS)
     if extra:
-        return failed(f"unknown claim {extra[0]!r}: the claims are "
-                      f"{', '.join(CLAIMS)}.")
+        return None, f"unknown claim {extra[0]!r}: the claims are {', '.join(CLAIMS)}."
     for letter in CLAIMS:
-        value = claims[letter]
-        if value is Ellipsis:
-            return failed(f"claim {letter} is still the placeholder `...`; replace it with "
+        if claims[letter] is Ellipsis:
+            return None, (f"claim {letter} is still the placeholder `...`; replace it with "
                           "True or False.")
-        if not isinstance(value, (bool, np.bool_)):
-            return failed(f"claim {letter}: expected True or False, got {value!r}.")
-    wrong = [letter for letter, (_, right, _) in CLAIMS.items() if bool(claims[letter]) != right]
-    if wrong:
-        letter = wrong[0]
-        statement, right, why = CLAIMS[letter]
-        return failed(f"{len(wrong)} of {len(CLAIMS)} verdicts differ. Claim {letter} "
-                      f"(\"{statement}\") is {right}: {why}")
-    return passed(f"all {len(CLAIMS)} verdicts are right: the pointing game needs masks and "
-                  "ignores the model, deletion and insertion need no masks but follow the "
-                  "model's own evidence, and the randomization test asks whether the map "
-                  "depends on the model at all.")
+        if not isinstance(claims[letter], bool | np.bool_):
+            return None, f"claim {letter}: expected True or False, got {claims[letter]!r}."
+    return np.array([bool(claims[letter]) for letter in CLAIMS]), None
+
+
+def _wrong_claims(verdicts: np.ndarray) -> str:
+    wrong = [letter for letter, verdict, (_, right, _) in
+             zip(CLAIMS, verdicts, CLAIMS.values(), strict=True) if verdict != right]
+    statement, right, why = CLAIMS[wrong[0]]
+    return (f"{len(wrong)} of {len(CLAIMS)} verdicts differ. Claim {wrong[0]} "
+            f"(\"{statement}\") is {right}: {why}")
