@@ -29,21 +29,18 @@ from collections.abc import Callable, Sequence
 import keras
 import numpy as np
 import tensorflow as tf
+from scipy.stats import rankdata
 
 from helpers.explain._checks import (
+    ClassIndex,
     as_baseline,
     as_image_batch,
     check_positive_int,
     class_indices,
 )
-from helpers.explain._graph import (
-    INDEX_SPEC,
-    compiled,
-    forward_pass,
-    graph_function,
-    image_spec,
-)
+from helpers.explain._graph import INDEX_SPEC, compiled, forward_pass, graph_function, image_spec
 from helpers.explain.gradients import _resolve_predicted
+from helpers.models import weight_layers
 
 __all__ = [
     "auc",
@@ -55,7 +52,6 @@ __all__ = [
     "rank_correlation",
 ]
 
-ClassIndex = int | Sequence[int] | None
 #: Images per forward pass: the (image, step) pairs of a curve run as batches of this size.
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_STEPS = 32
@@ -65,9 +61,8 @@ TIE_SEED = 0
 
 # -- checking arguments --------------------------------------------------------------------
 def _as_heatmaps(heatmaps, shape: tuple[int, ...], what: str = "heatmaps") -> np.ndarray:
-    """``heatmaps`` as float64 ``shape`` (``(N, H, W)``), with a message that helps."""
-    if isinstance(heatmaps, (tf.Tensor, tf.Variable)):
-        heatmaps = heatmaps.numpy()
+    """``heatmaps`` (NumPy or TensorFlow) as float64 ``shape`` (``(N, H, W)``), with a
+    message that helps."""
     array = np.asarray(heatmaps)
     if array.dtype == bool or not (np.issubdtype(array.dtype, np.floating)
                                    or np.issubdtype(array.dtype, np.integer)):
@@ -84,16 +79,11 @@ def _as_heatmaps(heatmaps, shape: tuple[int, ...], what: str = "heatmaps") -> np
     return array.astype(np.float64)
 
 
-def _as_masks(masks, shape: tuple[int, ...] | None = None) -> np.ndarray:
-    if isinstance(masks, (tf.Tensor, tf.Variable)):
-        masks = masks.numpy()
+def _as_masks(masks) -> np.ndarray:
     array = np.asarray(masks)
     if array.dtype != bool:
         raise TypeError(f"masks must be boolean (True on the object), got dtype {array.dtype}; "
                         "for a 0/1 array, pass masks.astype(bool) or masks > 0")
-    if shape is not None and array.shape != tuple(shape):
-        raise ValueError(f"masks must have the heatmaps' shape {tuple(shape)}, one mask per "
-                         f"image; got {array.shape}")
     if array.ndim != 3:
         raise ValueError(f"masks must be (N, H, W), got shape {array.shape}")
     empty = np.flatnonzero(~array.any(axis=(1, 2)))
@@ -143,7 +133,6 @@ def blur(images: np.ndarray, sigma: float) -> np.ndarray:
         return (kernel / kernel.sum(axis=1, keepdims=True)).astype(np.float32)
 
     height, width = images.shape[1:3]
-    # One axis at a time: two small products instead of one four-fold sum.
     rows = np.einsum("yi,nixc->nyxc", weights(height), images)
     return np.einsum("xj,nyjc->nyxc", weights(width), rows)
 
@@ -286,8 +275,7 @@ def deletion_curve(model: keras.Model, images: np.ndarray, heatmaps: np.ndarray,
     Step ``k`` replaces the ``k / steps`` most salient fraction of the pixels by
     ``baseline`` (0, as in the paper) and records the class probability. A map that ranks
     first the pixels the model relies on makes the curve drop at once: a small
-    :func:`auc` is good. Every (image, step) pair runs through the model in batches.
-    Derived in chapter 07 (notebooks/07_evaluating_explanations.ipynb).
+    :func:`auc` is good. Derived in chapter 07 (notebooks/07_evaluating_explanations.ipynb).
 
     {parameters}
     """
@@ -310,8 +298,7 @@ def insertion_curve(model: keras.Model, images: np.ndarray, heatmaps: np.ndarray
     canvas (by default a blurred copy of the image, as in the paper: a black canvas would
     make the first revealed pixels look like a strange new image rather than a cleaner
     one). A map that finds the evidence first makes the curve rise at once: a large
-    :func:`auc` is good. The class is chosen on the image itself. Derived in chapter 07
-    (notebooks/07_evaluating_explanations.ipynb).
+    :func:`auc` is good. Derived in chapter 07 (notebooks/07_evaluating_explanations.ipynb).
 
     {parameters}
     """
@@ -377,9 +364,6 @@ def pointing_game(heatmaps: np.ndarray, masks: np.ndarray, *,
     float or numpy.ndarray
         The share of hits, in [0, 1]; with ``per_image``, float64 ``(N,)``.
     """
-    if isinstance(heatmaps, (tf.Tensor, tf.Variable)):
-        heatmaps = heatmaps.numpy()
-    heatmaps = np.asarray(heatmaps)
     masks = _as_masks(masks)
     heatmaps = _as_heatmaps(heatmaps, masks.shape)
     peaks = heatmaps == heatmaps.max(axis=(1, 2), keepdims=True)
@@ -388,23 +372,6 @@ def pointing_game(heatmaps: np.ndarray, masks: np.ndarray, *,
 
 
 # -- the randomization test ------------------------------------------------------------------
-def _average_ranks(values: np.ndarray) -> np.ndarray:
-    """Ranks (1 to P) of each row of ``values`` ``(N, P)``, tied values sharing their mean
-    rank, as ``scipy.stats.rankdata(..., method="average")``."""
-    n, p = values.shape
-    order = np.argsort(values, axis=1, kind="stable")
-    ordered = np.take_along_axis(values, order, axis=1)
-    starts = np.ones((n, p), bool)
-    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    flat_starts = np.flatnonzero(starts.ravel())  # each run of equal values, all rows
-    lengths = np.diff(np.append(flat_starts, n * p))
-    mean_rank = (flat_starts % p) + (lengths + 1) / 2.0  # 1-based mean position of the run
-    run = np.cumsum(starts.ravel()) - 1
-    ranks = np.empty((n, p))
-    np.put_along_axis(ranks, order, mean_rank[run].reshape(n, p), axis=1)
-    return ranks
-
-
 def rank_correlation(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """Spearman's rank correlation between two batches of maps, image by image.
 
@@ -429,19 +396,12 @@ def rank_correlation(first: np.ndarray, second: np.ndarray) -> np.ndarray:
                          f"{first.shape} and {second.shape}")
     if not (np.isfinite(first).all() and np.isfinite(second).all()):
         raise ValueError("the maps contain NaN or infinite values")
-    a = _average_ranks(first.reshape(len(first), -1))
-    b = _average_ranks(second.reshape(len(second), -1))
+    a = rankdata(first.reshape(len(first), -1), axis=1)
+    b = rankdata(second.reshape(len(second), -1), axis=1)
     a -= a.mean(axis=1, keepdims=True)
     b -= b.mean(axis=1, keepdims=True)
     norms = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
     return np.divide((a * b).sum(axis=1), norms, out=np.zeros(len(a)), where=norms > 0)
-
-
-def _weight_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    """The layers that own weights, nested models opened, in the model's own order."""
-    from helpers.models import _leaf_layers
-
-    return _leaf_layers(model)
 
 
 def _reinitialize(layer: keras.layers.Layer, seed: int) -> None:
@@ -514,7 +474,7 @@ def randomization_test(model: keras.Model, images: np.ndarray, method: Callable,
     forward = forward_pass(model, batch.shape[1:])
     index = class_indices(class_index, len(batch), forward.require_classes())
     index = _resolve_predicted(model, batch, index, len(batch))
-    weighted = _weight_layers(model)
+    weighted = weight_layers(model)
     positions = {layer.name: position for position, layer in enumerate(weighted)}
     if layers is None:
         checkpoints = [layer.name for layer in weighted]
@@ -535,7 +495,7 @@ def randomization_test(model: keras.Model, images: np.ndarray, method: Callable,
     trained = explain(model)
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
-    clone_layers = _weight_layers(clone)
+    clone_layers = weight_layers(clone)
     maps, done = [], len(clone_layers)  # layers from `done` up are randomized
     for checkpoint in checkpoints:
         for position in range(positions[checkpoint], done):
@@ -545,8 +505,8 @@ def randomization_test(model: keras.Model, images: np.ndarray, method: Callable,
         maps.append(explain(clone))
     maps = np.stack(maps)
     correlations = np.stack([rank_correlation(trained, m) for m in maps])
+    trained, maps = trained.astype(np.float32), maps.astype(np.float32)
     if single:
-        return {"layers": checkpoints, "trained": trained[0].astype(np.float32),
-                "maps": maps[:, 0].astype(np.float32), "correlations": correlations[:, 0]}
-    return {"layers": checkpoints, "trained": trained.astype(np.float32),
-            "maps": maps.astype(np.float32), "correlations": correlations}
+        trained, maps, correlations = trained[0], maps[:, 0], correlations[:, 0]
+    return {"layers": checkpoints, "trained": trained, "maps": maps,
+            "correlations": correlations}
