@@ -22,17 +22,6 @@ from helpers.models import load_course_model
 # ``imagenet`` reads only its class names; the weights load on the first ``load_model()``).
 from helpers import explain, imagenet, plot
 
-__all__ = [
-    "FASHION_MNIST_CLASSES",
-    "SHAPE_CLASSES",
-    "DataNotFoundError",
-    "explain",
-    "imagenet",
-    "load_course_model",
-    "load_fashion_mnist",
-    "load_photo",
-    "make_shapes",
-    "plot",
-    "setup",
-]
+__all__ = ["FASHION_MNIST_CLASSES", "SHAPE_CLASSES", "DataNotFoundError", "explain", "imagenet",
+           "load_course_model", "load_fashion_mnist", "load_photo", "make_shapes", "plot", "setup"]
 __version__ = "0.1.0"

@@ -69,7 +69,6 @@ def setup(seed: int = DEFAULT_SEED, deterministic: bool = True) -> None:
     import numpy as np
     import tensorflow as tf
 
-    # Python's `random`, NumPy's global generator and TensorFlow's, all in one call.
     tf.keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()

@@ -13,18 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-FASHION_MNIST_CLASSES: tuple[str, ...] = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
+FASHION_MNIST_CLASSES: tuple[str, ...] = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
 #: Environment variable naming a folder that holds the four Fashion-MNIST ``.gz`` files.
 FASHION_MNIST_ENV = "FASHION_MNIST_DIR"

