@@ -16,6 +16,22 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.font_manager import FontProperties
 
+#: What the grid functions share, described once: :func:`_shared_doc` writes each entry
+#: where a docstring says ``{name}``.
+_DOCS = {
+    "titles": "titles\n        One title per panel, or ``None``.",
+    "ncols": "ncols\n        Panels per row; ``None`` puts up to 8 on a row.",
+    "size": "size\n        Width and height of each panel, in inches.",
+    "suptitle": "suptitle\n        A title over the whole grid.",
+    "returns": "Returns\n    -------\n    matplotlib.figure.Figure",
+}
+
+
+def _shared_doc(function):
+    for name, text in _DOCS.items():
+        function.__doc__ = function.__doc__.replace("{" + name + "}", text)
+    return function
+
 
 def _as_displayable(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
@@ -26,6 +42,7 @@ def _as_displayable(image: np.ndarray) -> np.ndarray:
     return image
 
 
+@_shared_doc
 def show_images(
     images: Sequence[np.ndarray] | np.ndarray,
     titles: Sequence[str] | None = None,
@@ -44,40 +61,31 @@ def show_images(
     images
         A sequence of images ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)``, or one array
         ``(N, H, W[, C])``. Gray images use ``cmap``; RGB images are shown as they are.
-    titles
-        One title per image, or ``None``.
-    ncols
-        Images per row; ``None`` puts up to 8 on a row.
+    {titles}
+    {ncols}
     cmap, vmin, vmax
         Passed to ``imshow`` for gray images (``vmin``/``vmax`` fix a shared scale).
-    size
-        Width and height of each panel, in inches.
+    {size}
     colorbar
         Draw a colorbar next to each gray panel, where its values matter.
-    suptitle
-        A title over the whole grid.
+    {suptitle}
 
-    Returns
-    -------
-    matplotlib.figure.Figure
+    {returns}
     """
     images = [_as_displayable(image) for image in images]
     if not images:
         raise ValueError("expected at least one image, got none")
-    _check_titles(titles, len(images))
     columns = min(len(images), 8) if ncols is None else ncols
-    fig, axes = _grid(len(images), ncols, size, suptitle=suptitle,
+    fig, axes = _grid(len(images), ncols, size, titles, suptitle=suptitle,
                       extra_width=0.25 * size * columns if colorbar else 0.0)
-    for index, image in enumerate(images):
-        ax = axes.flat[index]
+    for ax, image in zip(axes.flat, images, strict=False):
         shown = ax.imshow(image, cmap=cmap if image.ndim == 2 else None, vmin=vmin, vmax=vmax)
-        if titles is not None:
-            ax.set_title(titles[index])
         if colorbar and image.ndim == 2:
             fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
     return _finish(fig, suptitle)
 
 
+@_shared_doc
 def show_matrices(
     matrices: Sequence[np.ndarray],
     titles: Sequence[str] | None = None,
@@ -97,8 +105,7 @@ def show_matrices(
     ----------
     matrices
         2-D arrays of numbers, one per panel; their shapes may differ.
-    titles
-        One title per panel, or ``None``.
+    {titles}
     boxes
         Blocks of cells to outline, each ``(panel, row, col, height, width)``: on panel
         ``panel``, the block whose top-left cell is ``(row, col)``, ``height`` cells high and
@@ -113,9 +120,7 @@ def show_matrices(
         A diverging colormap: 0 is its middle color (white for ``"coolwarm"``), since the
         values (kernel weights, edge responses) are often signed.
 
-    Returns
-    -------
-    matplotlib.figure.Figure
+    {returns}
     """
     matrices = [np.asarray(matrix, dtype=float) for matrix in matrices]
     if not matrices:
@@ -192,9 +197,11 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5,
     return np.clip((1 - alpha) * image + alpha * colors, 0.0, 1.0).astype(np.float32)
 
 
-def _grid(count: int, ncols: int | None, size: float, extra_width: float = 0.0,
-          suptitle: str | None = None, max_cols: int = 8):
-    ncols = min(count, max_cols) if ncols is None else ncols
+def _grid(count: int, ncols: int | None, size: float, titles: Sequence[str] | None = None,
+          extra_width: float = 0.0, suptitle: str | None = None):
+    """A grid of ``count`` panels without axis lines, the first ones titled by ``titles``."""
+    _check_titles(titles, count)
+    ncols = min(count, 8) if ncols is None else ncols
     if ncols < 1:
         raise ValueError(f"ncols must be positive, got {ncols}")
     nrows = -(-count // ncols)
@@ -203,6 +210,8 @@ def _grid(count: int, ncols: int | None, size: float, extra_width: float = 0.0,
                                       size * nrows + (0.3 if suptitle else 0)))
     for ax in axes.flat:
         ax.axis("off")
+    for ax, title in zip(axes.flat, () if titles is None else titles, strict=False):
+        ax.set_title(title)
     return fig, axes
 
 
@@ -217,11 +226,11 @@ def _finish(fig, suptitle, colorbar_of=None, axes=None, label=None):
     fig.tight_layout()
     if colorbar_of is not None:
         bar = fig.colorbar(colorbar_of, ax=list(np.ravel(axes)), fraction=0.03, pad=0.02)
-        if label:
-            bar.set_label(label)
+        bar.set_label(label)
     return fig
 
 
+@_shared_doc
 def show_overlays(
     images: np.ndarray | Sequence[np.ndarray],
     heatmaps: np.ndarray | Sequence[np.ndarray],
@@ -250,10 +259,8 @@ def show_overlays(
     heatmaps
         ``(N, H, W)`` or a sequence of ``(H, W)`` maps, non-negative (as
         :mod:`helpers.explain` returns them).
-    titles
-        One title per panel, or ``None``.
-    ncols
-        Panels per row; ``None`` puts up to 8 on a row.
+    {titles}
+    {ncols}
     alpha, cmap
         As for :func:`overlay`.
     shared_scale
@@ -266,14 +273,10 @@ def show_overlays(
         otherwise "fraction of the map's maximum".
     colorbar
         Draw the shared colorbar.
-    size
-        Width and height of each panel, in inches.
-    suptitle
-        A title over the whole grid.
+    {size}
+    {suptitle}
 
-    Returns
-    -------
-    matplotlib.figure.Figure
+    {returns}
     """
     heatmaps = [np.asarray(h, dtype=np.float32) for h in heatmaps]
     if not heatmaps:
@@ -287,24 +290,19 @@ def show_overlays(
     images = [array] * len(heatmaps) if one_image else list(images)
     if len(images) != len(heatmaps):
         raise ValueError(f"got {len(images)} images for {len(heatmaps)} heatmaps")
-    _check_titles(titles, len(heatmaps))
     vmax = max(float(h.max()) for h in heatmaps) if shared_scale else None
-    fig, axes = _grid(len(heatmaps), ncols, size, extra_width=0.8 if colorbar else 0,
+    fig, axes = _grid(len(heatmaps), ncols, size, titles, extra_width=0.8 if colorbar else 0,
                       suptitle=suptitle)
-    for index, (image, heatmap) in enumerate(zip(images, heatmaps, strict=True)):
-        ax = axes.flat[index]
+    for ax, image, heatmap in zip(axes.flat, images, heatmaps, strict=False):
         ax.imshow(overlay(image, heatmap, alpha=alpha, cmap=cmap, vmax=vmax))
-        if titles is not None:
-            ax.set_title(titles[index])
-    mappable = None
-    if colorbar:
-        top = vmax if vmax else 1.0
-        mappable = plt.cm.ScalarMappable(norm=plt.Normalize(0.0, top), cmap=cmap)
+    mappable = (plt.cm.ScalarMappable(norm=plt.Normalize(0.0, vmax or 1.0), cmap=cmap)
+                if colorbar else None)
     if label is None:
         label = "heatmap value" if shared_scale else "fraction of the map's maximum"
     return _finish(fig, suptitle, mappable, axes, label)
 
 
+@_shared_doc
 def show_filters(
     images: np.ndarray,
     titles: Sequence[str] | None = None,
@@ -325,26 +323,20 @@ def show_filters(
         ``(F, H, W, C)`` with ``C`` 1 (shown in gray) or 3, values in [0, 1].
     titles
         One title per filter (for example ``[f"filter {f}" for f in filters]``), or ``None``.
-    ncols
-        Images per row; ``None`` puts up to 8 on a row.
-    size
-        Width and height of each panel, in inches.
+    {ncols}
+    {size}
     stretch
         Stretch each image's contrast to its 1st-99th percentile (a display choice that
         makes faint patterns visible); ``False`` shows the values as they are.
-    suptitle
-        A title over the whole grid.
+    {suptitle}
 
-    Returns
-    -------
-    matplotlib.figure.Figure
+    {returns}
     """
     images = np.asarray(images, dtype=np.float32)
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
         raise ValueError(f"expected filter images (F, H, W, 1) or (F, H, W, 3), got "
                          f"{images.shape}")
-    _check_titles(titles, len(images))
-    fig, axes = _grid(len(images), ncols, size, suptitle=suptitle)
+    fig, axes = _grid(len(images), ncols, size, titles, suptitle=suptitle)
     if titles is not None:
         # Room for each row's titles above its images: with square panels only, the row
         # below's titles ended up behind the images of the row above.
@@ -353,18 +345,16 @@ def show_filters(
         title_height = lines * points / 72 * 1.3 + 0.1  # inches
         width, height = fig.get_size_inches()
         fig.set_size_inches(width, height + axes.shape[0] * title_height)
-    for index, image in enumerate(images):
+    for ax, image in zip(axes.flat, images, strict=False):
         if stretch:
             low, high = np.percentile(image, [1, 99])
             image = np.clip((image - low) / (high - low), 0, 1) if high > low else image
-        ax = axes.flat[index]
         ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0,
                   vmax=1)
-        if titles is not None:
-            ax.set_title(titles[index])
     return _finish(fig, suptitle)
 
 
+@_shared_doc
 def show_feature_maps(
     maps: np.ndarray,
     channels: Sequence[int] | None = None,
@@ -386,21 +376,16 @@ def show_feature_maps(
         returns them for one image.
     channels
         Which channels to show; ``None``: all of them.
-    ncols
-        Panels per row; ``None`` puts up to 8 on a row.
-    size
-        Width and height of each panel, in inches.
+    {ncols}
+    {size}
     cmap
         A matplotlib colormap name.
     shared_scale
         One color scale for all channels (with a colorbar), to see which respond most;
         ``False`` scales each channel to its own range.
-    suptitle
-        A title over the whole grid.
+    {suptitle}
 
-    Returns
-    -------
-    matplotlib.figure.Figure
+    {returns}
     """
     maps = np.asarray(maps, dtype=np.float32)
     if maps.ndim != 3:
@@ -416,13 +401,13 @@ def show_feature_maps(
                   if shared_scale else (None, None))
     fig, axes = _grid(len(channels), ncols, size, extra_width=0.8 if shared_scale else 0,
                       suptitle=suptitle)
-    shown = None
     for ax, channel in zip(axes.flat, channels, strict=False):
         shown = ax.imshow(maps[..., channel], cmap=cmap, vmin=vmin, vmax=vmax)
         ax.set_title(str(channel), fontsize=8)
     return _finish(fig, suptitle, shown if shared_scale else None, axes, "activation")
 
 
+@_shared_doc
 def show_attributions(
     images: np.ndarray,
     attributions: np.ndarray,
@@ -446,16 +431,12 @@ def show_attributions(
         ``(N, H, W, C)`` or ``(N, H, W)``, signed.
     titles
         One title per image, or ``None``.
-    size
-        Width and height of each panel, in inches.
+    {size}
     cmap
         A diverging matplotlib colormap.
-    suptitle
-        A title over the whole grid.
+    {suptitle}
 
-    Returns
-    -------
-    matplotlib.figure.Figure
+    {returns}
     """
     images = [_as_displayable(image) for image in images]
     attributions = np.asarray(attributions, dtype=np.float32)
@@ -466,16 +447,10 @@ def show_attributions(
                          f"{len(images)}, got {attributions.shape}")
     _check_titles(titles, len(images))
     limit = float(np.abs(attributions).max()) or 1.0
-    fig, axes = plt.subplots(2, len(images), squeeze=False,
-                             figsize=(size * len(images) + 0.8,
-                                      2 * size + (0.3 if suptitle else 0)))
-    shown = None
+    fig, axes = _grid(2 * len(images), len(images), size, extra_width=0.8, suptitle=suptitle)
     for index, (image, attribution) in enumerate(zip(images, attributions, strict=True)):
-        top, bottom = axes[0, index], axes[1, index]
+        top, bottom = axes[:, index]
         top.imshow(image, cmap="gray" if image.ndim == 2 else None)
+        top.set_title("" if titles is None else titles[index])
         shown = bottom.imshow(attribution, cmap=cmap, vmin=-limit, vmax=limit)
-        top.axis("off")
-        bottom.axis("off")
-        if titles is not None:
-            top.set_title(titles[index])
     return _finish(fig, suptitle, shown, axes, "attribution")
