@@ -159,9 +159,7 @@ class ForwardPass:
             out = self._run_model(model, (x,), {}, walk, prefix="", root=True)
         except _Stop:
             return walk.outputs, None
-        if not logits:
-            return walk.outputs, None
-        return walk.outputs, tf.cast(out, tf.float32)
+        return walk.outputs, tf.cast(out, tf.float32) if logits else None
 
     def _run_model(self, model, args, kwargs, walk, prefix, root=False):
         if isinstance(model, keras.Sequential):
@@ -272,14 +270,14 @@ class ForwardPass:
                              f"{self.model_name!r} outputs something else")
         return self.num_classes
 
-    def layer_names(self, ranks: tuple[int, ...] | None = None) -> list[str]:
+    def layer_names(self, ranks: tuple[int, ...]) -> list[str]:
         """Names of the layers (nested ones included) whose output has one of ``ranks``
         (counting the batch axis), in the order they run; a layer called more than once (a
         shared layer) is left out: which call's output it means would be ambiguous."""
         names = []
         for call in self.calls:
             once = self._times_called[id(call.layer)] == 1
-            if once and (ranks is None or len(call.shape) + 1 in ranks) and call.name not in names:
+            if once and len(call.shape) + 1 in ranks and call.name not in names:
                 names.append(call.name)
         return names
 
@@ -363,9 +361,7 @@ def forward_pass(model: keras.Model, image_shape: tuple[int, ...]) -> ForwardPas
 
 def compiled(model: keras.Model, key: Hashable, build: Callable):
     """``build()``, made once per model and key, and forgotten with the model."""
-    functions = _CACHE.get(model)
-    if functions is None:
-        functions = _CACHE[model] = {}
+    functions = _CACHE.setdefault(model, {})
     if key not in functions:
         functions[key] = build()
     return functions[key]

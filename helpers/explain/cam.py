@@ -154,9 +154,6 @@ class GradCAM(ClassActivationMap):
 class GradCAMPlusPlus(ClassActivationMap):
     def weights(self, forward, call, x, index):
         activations, grads = activations_and_gradients(forward, call, x, index)
-        # alpha = g^2 / (2 g^2 + sum_ab A_ab g^3): the exp(score) of the paper cancels out
-        # here; its remaining factor, one positive number per image, is dropped (maps are
-        # unnormalized).
         squared = tf.square(grads)
         denominator = 2.0 * squared + tf.reduce_sum(activations, axis=(1, 2), keepdims=True) * (
             squared * grads)
@@ -260,17 +257,15 @@ class ScoreCAM(ClassActivationMap):
         activations_and_classes, masked_probabilities, combine = _score_cam_fns(
             prepared.model, prepared.image_shape, prepared.call.path)
         channels = prepared.call.shape[-1]
-        max_channels = self.max_channels
-        if max_channels is not None:
-            max_channels = min(check_positive_int(max_channels, "max_channels"), channels)
+        keep = (channels if self.max_channels is None
+                else min(check_positive_int(self.max_channels, "max_channels"), channels))
         batch_size = prepared.batch_size
 
         def one_chunk_of_images(x, index):
             activations, index, blank = activations_and_classes(x, index)
             chosen = activations
-            if max_channels is not None and max_channels < channels:
-                strongest = tf.math.top_k(tf.reduce_max(activations, axis=(1, 2)),
-                                          max_channels)
+            if keep < channels:
+                strongest = tf.math.top_k(tf.reduce_max(activations, axis=(1, 2)), keep)
                 chosen = tf.gather(activations, strongest.indices, axis=3, batch_dims=1)
             per_call = max(1, batch_size // int(x.shape[0]))
             weights = np.concatenate(

@@ -107,23 +107,25 @@ def saliency(model: keras.Model, images: np.ndarray, class_index: ClassIndex = N
 
 
 @per_model
-def _noisy_sum_fn(forward, average):
+def _gradient_sum_fn(forward, saliency_maps):
+    """For each image, the sum over copies ``k`` of the gradients (with ``saliency_maps``,
+    of the saliency maps) at ``start + copies[k] * direction``: SmoothGrad's noisy images
+    ``x + noise_k * sigma``, Integrated Gradients' path ``baseline + alpha_k (x - baseline)``."""
     image_shape = forward.image_shape
+    any_4d = tf.TensorSpec((None, None, None, None), tf.float32)
 
-    @graph_function(input_signature=[image_spec(image_shape), INDEX_SPEC,
-                                     tf.TensorSpec((None,), tf.float32), image_spec(image_shape)])
-    def noisy_sum(x, index, sigma, noise):
-        # All (sample, image) pairs as one batch, sample-major; summed over the samples:
-        # the saliency maps (average="maps") or the signed gradients (Smilkov et al.'s M_c).
-        samples, n = tf.shape(noise)[0], tf.shape(x)[0]
-        noisy = x[None] + noise[:, None] * sigma[None, :, None, None, None]
-        noisy = tf.reshape(noisy, (samples * n, *image_shape))
-        grads = _input_gradients(forward, noisy, tf.tile(index, [samples]))
-        if average == "maps":
+    @graph_function(input_signature=[image_spec(image_shape), any_4d, INDEX_SPEC, any_4d])
+    def gradient_sum(start, direction, index, copies):
+        # All (copy, image) pairs as one batch, copy-major.
+        k, n = tf.shape(copies)[0], tf.shape(start)[0]
+        points = start[None] + copies[:, None] * direction[None]
+        grads = _input_gradients(forward, tf.reshape(points, (k * n, *image_shape)),
+                                 tf.tile(index, [k]))
+        if saliency_maps:
             grads = tf.reduce_max(tf.abs(grads), axis=-1)
-        return tf.reduce_sum(tf.reshape(grads, (samples, n, *grads.shape[1:])), axis=0)
+        return tf.reduce_sum(tf.reshape(grads, (k, n, *grads.shape[1:])), axis=0)
 
-    return noisy_sum
+    return gradient_sum
 
 
 #: What :func:`smoothgrad` averages over the noisy copies.
@@ -179,30 +181,14 @@ def smoothgrad(model: keras.Model, images: np.ndarray, class_index: ClassIndex =
     index = _resolve_predicted(model, batch, prepared.index, prepared.batch_size)
     noise_patterns = np.random.default_rng(seed).standard_normal(
         (samples, *batch.shape[1:]), dtype=np.float32)
-    sigma = (noise * (batch.max(axis=(1, 2, 3)) - batch.min(axis=(1, 2, 3)))).astype(np.float32)
-    summed = _summed_over_copies(_noisy_sum_fn(model, prepared.image_shape, average),
+    sigma = noise * (batch.max(axis=(1, 2, 3)) - batch.min(axis=(1, 2, 3)))
+    summed = _summed_over_copies(_gradient_sum_fn(model, prepared.image_shape, average == "maps"),
                                  noise_patterns, prepared.batch_size)
-    maps = in_batches(summed, [batch, index, sigma], prepared.batch_size) / samples
+    maps = in_batches(summed, [batch, sigma.astype(np.float32)[:, None, None, None], index],
+                      prepared.batch_size) / samples
     if average == "gradients":
         maps = np.abs(maps).max(axis=-1).astype(np.float32)
     return prepared.unbatch(maps)
-
-
-@per_model
-def _path_gradients_fn(forward):
-    image_shape = forward.image_shape
-
-    @graph_function(input_signature=[image_spec(image_shape), image_spec(image_shape),
-                                     INDEX_SPEC, tf.TensorSpec((None,), tf.float32)])
-    def path_gradient_sum(x, baseline, index, alphas):
-        # Points baseline + alpha (x - baseline) for every (alpha, image), as one batch.
-        steps, n = tf.shape(alphas)[0], tf.shape(x)[0]
-        points = baseline[None] + alphas[:, None, None, None, None] * (x - baseline)[None]
-        points = tf.reshape(points, (steps * n, *image_shape))
-        grads = _input_gradients(forward, points, tf.tile(index, [steps]))
-        return tf.reduce_sum(tf.reshape(grads, (steps, n, *image_shape)), axis=0)
-
-    return path_gradient_sum
 
 
 def integrated_gradients(model: keras.Model, images: np.ndarray,
@@ -236,16 +222,12 @@ def integrated_gradients(model: keras.Model, images: np.ndarray,
     prepared = prepare(model, images, class_index, batch_size)
     steps = check_positive_int(steps, "steps")
     batch = prepared.batch
-    baseline = _as_baseline(baseline, batch)
+    baseline = (np.zeros_like(batch) if baseline is None
+                else as_baseline(baseline, batch, accepted="None, a number"))
     index = _resolve_predicted(model, batch, prepared.index, prepared.batch_size)
-    alphas = ((np.arange(steps) + 0.5) / steps).astype(np.float32)
-    summed = _summed_over_copies(_path_gradients_fn(model, prepared.image_shape), alphas,
+    alphas = ((np.arange(steps) + 0.5) / steps).astype(np.float32)[:, None, None, None]
+    summed = _summed_over_copies(_gradient_sum_fn(model, prepared.image_shape, False), alphas,
                                  prepared.batch_size)
-    gradient_sums = in_batches(summed, [batch, baseline, index], prepared.batch_size)
-    return prepared.unbatch(((batch - baseline) * gradient_sums / steps).astype(np.float32))
-
-
-def _as_baseline(baseline, batch: np.ndarray) -> np.ndarray:
-    if baseline is None:
-        return np.zeros_like(batch)
-    return as_baseline(baseline, batch, accepted="None, a number")
+    difference = batch - baseline
+    gradient_sums = in_batches(summed, [baseline, difference, index], prepared.batch_size)
+    return prepared.unbatch((difference * gradient_sums / steps).astype(np.float32))
