@@ -152,15 +152,12 @@ def print_row(row: Row) -> None:
 
 
 def machine() -> str:
-    model = "unknown CPU"
     try:
         with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+            model = next(line.split(":", 1)[1].strip() for line in f
+                         if line.startswith("model name"))
+    except (OSError, StopIteration):
+        model = "unknown CPU"
     return (f"{os.cpu_count()} CPU(s) ({model}), {platform.system()} {platform.machine()}, "
             f"Python {platform.python_version()}, TensorFlow {tf.__version__}, "
             f"Keras {keras.__version__}")

@@ -93,11 +93,7 @@ class _FormatError(Exception):
 class _StorageType:
     """Stands in for ``torch.FloatStorage`` and its kin: only the dtype matters here."""
 
-    name: str
-
-    @property
-    def dtype(self) -> np.dtype:
-        return np.dtype(_STORAGE_DTYPES[self.name])
+    dtype: np.dtype
 
 
 @dataclass(frozen=True)
@@ -149,7 +145,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
             return _rebuild_tensor_v2
         if module == "torch" and name in _STORAGE_DTYPES:
-            return _StorageType(name)
+            return _StorageType(np.dtype(_STORAGE_DTYPES[name]))
         raise _RefusedGlobal(f"{module}.{name}")
 
     def persistent_load(self, pid):
@@ -570,8 +566,7 @@ def preprocess(images: np.ndarray, name: str = "efficientnet_lite0") -> np.ndarr
         raise ValueError(f"expected images with values in [0, 1] (as helpers.load_photo "
                          f"returns them), got {array.dtype} values from {low:g} to {high:g}; "
                          "divide 8-bit images (0-255) by 255 first")
-    batch = array[None] if array.ndim == 3 else array
-    batch = batch.astype(np.float32)
+    batch = (array[None] if array.ndim == 3 else array).astype(np.float32)
     if batch.shape[1:3] != INPUT_SIZE:
         from skimage.transform import resize
 
