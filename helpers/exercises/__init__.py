@@ -1,9 +1,10 @@
 """Self-checks for the exercises at the end of each chapter.
 
-Call one with your answer; it says ``Correct!`` or explains what is off. For example,
+Call one with your answer (an array, a dict, or the function you wrote); it returns a
+:class:`CheckResult` that says ``Correct!``, or ``Not yet:`` and what is off. For example,
 ``helpers.exercises.check_conv_output_size(conv_output_size)`` in chapter 01. A check runs
-your code only inside the call you make, and turns any error your code raises into one
-readable sentence.
+your code only inside the call you make, turns any error your code raises into one readable
+sentence, and never raises itself, whatever it is given.
 
 Each chapter keeps its checks in its own module (``ch01``, ``ch02``, ...: every module of
 this package named ``chNN``), listed in that module's ``__all__``; every one of them is

@@ -129,6 +129,12 @@ def shown(array: np.ndarray) -> str:
     return str(values[0]) if array.ndim == 0 else str(tuple(values))
 
 
+def returned(call: str, expected: Any, hint: str = "") -> Callable[[np.ndarray], str]:
+    """A slip's hint that quotes the answer: ``"{call} returned 3, expected 4. {hint}"``."""
+    return lambda array: " ".join(
+        [f"{call} returned {shown(array)}, expected {expected}.", *([hint] if hint else [])])
+
+
 _NONE = ("{call} returned None: replace the `...` placeholder with your code, and make sure "
          "the function ends with `return`.")
 

@@ -1,9 +1,5 @@
-"""Self-checks for chapter 01 (notebooks/01_convolution.ipynb).
-
-Each check takes the learner's answer (an array, or a function) and returns a
-:class:`~helpers.exercises._common.CheckResult`: ``Correct! ...``, or ``Not yet: ...`` with
-what is off. A check never raises, whatever it is given.
-"""
+"""Self-checks for chapter 01 (notebooks/01_convolution.ipynb), as the package describes
+them; the kernel and the gradient are answers, the others functions."""
 
 from __future__ import annotations
 
@@ -24,10 +20,7 @@ __all__ = [
 ]
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 1: the output size of a convolution
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 1: the output size of a convolution -----------------------------------------
 #: ``(n, k, p, s)``: input size, kernel size, padding on each side, stride.
 OUTPUT_SIZE_CASES: tuple[tuple[int, int, int, int], ...] = (
     (28, 3, 1, 1),     # a 'same' 3x3 convolution of the course model
@@ -45,10 +38,6 @@ def _output_size(n: int, k: int, p: int, s: int) -> int:
     return (n + 2 * p - k) // s + 1
 
 
-def _show_sizes(args: tuple) -> str:
-    return "n={}, k={}, p={}, s={}".format(*args)
-
-
 def check_conv_output_size(conv_output_size: Callable) -> CheckResult:
     """Check ``conv_output_size(n, k, p, s)``: the output size along one axis.
 
@@ -59,7 +48,8 @@ def check_conv_output_size(conv_output_size: Callable) -> CheckResult:
         on each side and the stride ``s`` (ints) that returns the output size (an int).
     """
     return check_numbers(
-        conv_output_size, "conv_output_size", OUTPUT_SIZE_CASES, _show_sizes, _output_size,
+        conv_output_size, "conv_output_size", OUTPUT_SIZE_CASES,
+        lambda args: "n={}, k={}, p={}, s={}".format(*args), _output_size,
         f"conv_output_size is right on {len(OUTPUT_SIZE_CASES)} layers, including strides "
         "that leave part of the input uncovered (the size is rounded down).", [
             (lambda n, k, p, s: -(-(n + 2 * p - k) // s) + 1,
@@ -86,10 +76,7 @@ def check_conv_output_size(conv_output_size: Callable) -> CheckResult:
                  "inside the padded input is dropped: round the division down with `//`.")
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 2: a kernel that moves the image one pixel to the right
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 2: a kernel that moves the image one pixel to the right ---------------------
 def _shift_test_image() -> np.ndarray:
     return np.random.default_rng(1).uniform(0.1, 1.0, size=(6, 7))
 
@@ -169,10 +156,7 @@ def _shift_slips(image: np.ndarray, rows: int, cols: int, direction: str) -> lis
                             "must be 1 and every other weight 0.")]
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 3: the receptive field of a stack of layers
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 3: the receptive field of a stack of layers ---------------------------------
 #: Stacks of ``(kernel_size, stride)`` layers, first layer first.
 COURSE_MODEL_LAYERS: tuple[tuple[int, int], ...] = (
     (3, 1), (3, 1), (2, 2), (3, 1), (3, 1), (2, 2), (3, 1),  # conv1 ... conv5
@@ -205,10 +189,6 @@ def _receptive_field_own_stride(layers: Sequence[tuple[int, int]]) -> int:
     return size
 
 
-def _show_layers(args: tuple) -> str:
-    return repr(list(args[0]))
-
-
 def check_receptive_field(receptive_field: Callable) -> CheckResult:
     """Check ``receptive_field(layers)``: the receptive field of a stack of layers.
 
@@ -222,16 +202,15 @@ def check_receptive_field(receptive_field: Callable) -> CheckResult:
     side = _receptive_field(COURSE_MODEL_LAYERS)
     return check_numbers(
         receptive_field, "receptive_field", [(list(layers),) for layers in RECEPTIVE_FIELD_CASES],
-        _show_layers, _receptive_field,
+        lambda args: repr(list(args[0])), _receptive_field,
         f"receptive_field is right on {len(RECEPTIVE_FIELD_CASES)} stacks. The course model's "
         f"conv5 sees {side}x{side} pixels of its 28x28 input.", [
             (lambda layers: 1 + sum(k - 1 for k, _ in layers),
              "You left out the strides: after a layer with stride 2, neighboring pixels are 2 "
              "input pixels apart, so each later layer's k - 1 extra pixels count double."),
             (_receptive_field_own_stride,
-             "A layer's own stride does not widen its window; it only spaces out the layers "
-             "after it. Multiply k - 1 by the product of the strides of the layers *before* "
-             "it."),
+             "A layer's own stride does not widen its window; it only spaces out the layers after "
+             "it. Multiply k - 1 by the product of the strides of the layers *before* it."),
             (lambda layers: _receptive_field(layers[::-1]),
              "The layers are listed from the input up: the strides of the first layers spread "
              "out the windows of the later ones, not the other way round."),
@@ -244,10 +223,7 @@ def check_receptive_field(receptive_field: Callable) -> CheckResult:
         ])
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 4: predict the gradient of one output pixel
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 4: predict the gradient of one output pixel ---------------------------------
 #: The exercise's kernel, a 4x4 input, padding 'same', stride 1.
 GRADIENT_KERNEL = np.arange(1.0, 10.0).reshape(3, 3)
 GRADIENT_INPUT_SIZE = 4
@@ -293,9 +269,8 @@ _PLACEMENT_SLIPS = (
      "starts one row above the image, in the zero padding, so the image's row 0 meets the "
      "kernel's middle row, not its top row"),
     (lambda kernel: np.pad(kernel, ((0, 1), (1, 0))),
-     "you laid the kernel where padding 'valid' would put the window of output[0, 1]; with "
-     "'same' the window is centered on input pixel (0, 1), so it reaches one row above the "
-     "image"),
+     "you laid the kernel where padding 'valid' would put the window of output[0, 1]; with 'same' "
+     "the window is centered on input pixel (0, 1), so it reaches one row above the image"),
     (lambda kernel: _pixel_gradient(GRADIENT_PIXEL[::-1], kernel),
      "you laid the kernel on the window of output[1, 0]; the pixel is (row 0, column 1)"),
 )

@@ -1,9 +1,5 @@
-"""Self-checks for chapter 02 (notebooks/02_pooling_and_activations.ipynb).
-
-Each check takes the learner's answer (an array, or a function) and returns a
-:class:`~helpers.exercises._common.CheckResult`: ``Correct! ...``, or ``Not yet: ...`` with
-what is off. A check never raises, whatever it is given.
-"""
+"""Self-checks for chapter 02 (notebooks/02_pooling_and_activations.ipynb), as the
+package describes them; the pooled map and its gradient are answers, the others functions."""
 
 from __future__ import annotations
 
@@ -19,6 +15,7 @@ from helpers.exercises._common import (
     check_answer,
     check_function,
     compare_arrays,
+    returned,
     shown,
 )
 
@@ -54,10 +51,7 @@ def _pool(x: np.ndarray, size: int, stride: int, reduce: Callable = np.max) -> n
     return reduce(_windows(x, size, stride), axis=(2, 3))
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 1: ReLU, then 2x2 average pooling, by hand
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 1: ReLU, then 2x2 average pooling, by hand ----------------------------------
 def check_relu_average_pool(answer: Any) -> CheckResult:
     """Check ReLU followed by 2x2 average pooling (stride 2) of the exercise's 4x4 map.
 
@@ -96,10 +90,7 @@ def _relu_average_pool_case(x: np.ndarray) -> Case:
     ])
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 2: max pooling with any window size and stride
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 2: max pooling with any window size and stride ------------------------------
 def _max_pool_cases() -> list[tuple[np.ndarray, int, int]]:
     rng = np.random.default_rng(2)
     return [
@@ -165,10 +156,7 @@ def _max_pool_case(x: np.ndarray, size: int, stride: int) -> Case:
     ])
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 3: the parameters of a convolution layer
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 3: the parameters of a convolution layer ------------------------------------
 #: ``(kernel_size, in_channels, filters, use_bias)`` of the layers the check tries.
 CONV_PARAMS_CASES: tuple[tuple[Any, int, int, bool], ...] = (
     (3, 1, 32, True),         # conv1 of the course model
@@ -178,10 +166,6 @@ CONV_PARAMS_CASES: tuple[tuple[Any, int, int, bool], ...] = (
     (1, 64, 10, True),        # a 1x1 convolution
     (3, 16, 32, False),       # no bias (as before batch normalization)
 )
-
-
-def _kernel_hw(kernel_size: Any) -> tuple[int, int]:
-    return (kernel_size, kernel_size) if np.isscalar(kernel_size) else tuple(kernel_size)
 
 
 def check_conv_params(conv_params: Callable) -> CheckResult:
@@ -203,14 +187,13 @@ def check_conv_params(conv_params: Callable) -> CheckResult:
 def _conv_params_case(kernel_size: Any, in_channels: int, filters: int,
                       use_bias: bool) -> Case:
     call = f"conv_params({kernel_size!r}, {in_channels}, {filters}, use_bias={use_bias})"
-    k_h, k_w = _kernel_hw(kernel_size)
+    k_h, k_w = (kernel_size,) * 2 if np.isscalar(kernel_size) else tuple(kernel_size)
     weights = k_h * k_w * in_channels * filters
     bias = filters if use_bias else 0
     expected = weights + bias
 
     def slip(wrong, applies, why):
-        return (lambda array: applies and array == wrong != expected,
-                lambda array: f"{call} returned {shown(array)}, expected {expected}. {why}")
+        return lambda array: applies and array == wrong != expected, returned(call, expected, why)
 
     return Case((kernel_size, in_channels, filters, use_bias), call,
                 lambda array: array.ndim == 0 and array == expected, [
@@ -230,15 +213,11 @@ def _conv_params_case(kernel_size: Any, in_channels: int, filters: int,
         slip(k_h * k_h * in_channels * filters + bias, k_h != k_w,
              "a kernel of size (k_h, k_w) has k_h * k_w weights per input channel, "
              "not k_h * k_h."),
-        (lambda array: True,
-         lambda array: f"{call} returned {shown(array)}, expected {expected}."),
+        (lambda array: True, returned(call, expected)),
     ], expects="a number")
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 4: the shape of conv5's output, for any input size
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 4: the shape of conv5's output, for any input size --------------------------
 CONV5_SIZES = (28, 56, 30, 17, 9, 100)
 
 
@@ -280,7 +259,7 @@ def _conv5_shape_case(size: int) -> Case:
 
     def side_is(side, hint):
         return (lambda array: array[0] == array[1] and array[2] == 128 and array[0] == side,
-                lambda array: f"{call} returned {shown(array)}, expected {expected}. {hint}")
+                returned(call, expected, hint))
 
     return Case((size,), call, lambda array: array.shape == (3,) and tuple(array) == expected, [
         (lambda array: array.ndim != 1,
@@ -292,12 +271,11 @@ def _conv5_shape_case(size: int) -> Case:
         (lambda array: len(array) != 3,
          lambda array: f"{call} returned {len(array)} values, expected 3: (height, width, "
                        "channels)."),
-        (lambda array: array[0] != array[1],
-         lambda array: f"{call} returned {shown(array)}, expected {expected}. the input is "
-                       "square and every layer treats height and width alike."),
-        (lambda array: array[2] != 128,
-         lambda array: f"{call} returned {shown(array)}, expected {expected}. conv5 has 128 "
-                       "filters, so its output has 128 channels."),
+        (lambda array: array[0] != array[1], returned(call, expected, "the input is square and "
+                                                      "every layer treats height and width "
+                                                      "alike.")),
+        (lambda array: array[2] != 128, returned(call, expected, "conv5 has 128 filters, so its "
+                                                 "output has 128 channels.")),
         side_is(_valid_conv5_side(size),
                 "the course model's convolutions use padding='same': they keep the height "
                 "and width; only the two poolings shrink them."),
@@ -309,15 +287,11 @@ def _conv5_shape_case(size: int) -> Case:
         side_is(size // 2, "the map goes through two 2x2 max poolings (pool1 and pool2) "
                            "before conv5."),
         side_is(size // 8, "there are two poolings before conv5, not three."),
-        (lambda array: True,
-         lambda array: f"{call} returned {shown(array)}, expected {expected}."),
+        (lambda array: True, returned(call, expected)),
     ], expects="a tuple of 3 ints (height, width, channels)")
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 5: where the gradient of a max pooling goes
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 5: where the gradient of a max pooling goes ---------------------------------
 #: The chapter's feature map after ReLU (``relu_by_hand``), the input of the pooling.
 POOL_GRADIENT_INPUT = np.array(
     [[1.0, 0.0, 3.0, 0.0],

@@ -1,11 +1,6 @@
-"""Self-checks for chapter 03 (notebooks/03_feature_maps.ipynb).
-
-Each check takes the learner's function and returns a
-:class:`~helpers.exercises._common.CheckResult`: ``Correct! ...``, or ``Not yet: ...`` with
-what is off. A check never raises, whatever it is given. The checks run the learner's
-function on small synthetic batches of feature maps ``(N, h, w, C)``, as they come out of a
-ReLU, so that no model has to be loaded.
-"""
+"""Self-checks for chapter 03 (notebooks/03_feature_maps.ipynb), as the package describes
+them; they run the learner's function on small synthetic batches of feature maps
+``(N, h, w, C)``, as they come out of a ReLU, so that no model has to be loaded."""
 
 from __future__ import annotations
 
@@ -13,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from helpers.exercises._common import Case, CheckResult, check_function, same
+from helpers.exercises._common import Case, CheckResult, check_function, returned, same
 
 __all__ = [
     "check_class_top_channels",
@@ -38,10 +33,7 @@ def feature_map_batches() -> list[np.ndarray]:
     return batches
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 1: the fraction of zeros in each channel
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 1: the fraction of zeros in each channel ------------------------------------
 def check_zero_fraction(zero_fraction: Callable) -> CheckResult:
     """Check ``zero_fraction(maps)``: the fraction of zero values in each channel.
 
@@ -87,10 +79,7 @@ def _zero_fraction_case(maps: np.ndarray) -> Case:
     ])
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 2: global average pooling by hand
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 2: global average pooling by hand -------------------------------------------
 def check_global_average_pool(global_average_pool: Callable) -> CheckResult:
     """Check ``global_average_pool(maps)``: each channel of each image replaced by its mean.
 
@@ -133,10 +122,7 @@ def _global_average_pool_case(maps: np.ndarray) -> Case:
     ])
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 3: the channels that fire most for a class
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 3: the channels that fire most for a class ----------------------------------
 def top_channel_cases() -> list[tuple[np.ndarray, np.ndarray, int, int]]:
     """``(maps, labels, class_index, k)`` cases whose channel means are all distinct.
 
@@ -230,10 +216,7 @@ def _top_channels_case(maps: np.ndarray, labels: np.ndarray, class_index: int,
     ], expects=f"a list or array of {k} channel indices (ints)")
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 4: which input rows one position of a deep map sees
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 4: which input rows one position of a deep map sees -------------------------
 #: The course model from the input up, as ``(K, S, P)``: kernel size, stride, and the rows
 #: of zero padding above the input ('same' 3x3 convolutions: P = 1; 2x2 max pooling: P = 0).
 COURSE_MODEL_STACK: tuple[tuple[int, int, int], ...] = (
@@ -265,18 +248,6 @@ def input_window(layers, row: int) -> tuple[int, int]:
     for kernel, stride, padding in reversed(list(layers)):
         first, last = stride * first - padding, stride * last - padding + kernel - 1
     return first, last
-
-
-def _window_without_padding(layers, row):
-    return input_window([(k, s, 0) for k, s, _ in layers], row)
-
-
-def _window_forward(layers, row):
-    return input_window(list(layers)[::-1], row)
-
-
-def _window_without_stride(layers, row):
-    return input_window([(k, 1, p) for k, _, p in layers], row)
 
 
 def _window_kernel_not_minus_one(layers, row):
@@ -316,13 +287,9 @@ def _input_window_case(layers, row: int) -> Case:
     expected = input_window(layers, row)
     width = expected[1] - expected[0] + 1
 
-    def said(array):
-        shown = [int(v) if float(v).is_integer() else float(v) for v in array.tolist()]
-        return f"{call} returned {tuple(shown)}, expected {expected}."
-
     def walked(slip, hint):
         return (lambda array: tuple(array.tolist()) == tuple(slip(layers, row)),
-                lambda array: f"{said(array)} {hint}")
+                returned(call, expected, hint))
 
     return Case((list(layers), row), call,
                 lambda array: array.shape == (2,) and tuple(array.tolist()) == expected, [
@@ -339,17 +306,16 @@ def _input_window_case(layers, row: int) -> Case:
         (lambda array: not np.all(np.isfinite(array)),
          lambda array: f"{call} returned NaN or infinity; expected two row numbers."),
         (lambda array: tuple(array.tolist()) == expected[::-1],
-         lambda array: f"{said(array)} The first row comes first: (first, last), first <= "
-                       "last."),
-        walked(_window_without_padding,
+         returned(call, expected, "The first row comes first: (first, last), first <= last.")),
+        walked(lambda layers, row: input_window([(k, s, 0) for k, s, _ in layers], row),
                "The padding is missing: a layer with P rows of zeros above its input computes "
                "its output row i from input rows S i - P to S i - P + K - 1, so the window "
                "starts P rows higher, in the padding for the top rows."),
-        walked(_window_forward,
+        walked(lambda layers, row: input_window(list(layers)[::-1], row),
                "The layers were walked from the input up. Start from the last layer's row and "
                "go back toward the input: it is the later layers' rows that the earlier "
                "layers' strides spread apart."),
-        walked(_window_without_stride,
+        walked(lambda layers, row: input_window([(k, 1, p) for k, _, p in layers], row),
                "The strides are missing: going back through a layer with stride S multiplies "
                "the row numbers by S (output row i starts at input row S i - P), so after two "
                "2x2 poolings neighboring rows of conv5 are 4 input rows apart."),
@@ -361,9 +327,9 @@ def _input_window_case(layers, row: int) -> Case:
                "not centered: a 2x2 pooling's output row i covers its input rows 2i and "
                "2i + 1, not 2i - 1 to 2i + 1. Walk the window back layer by layer."),
         (lambda array: True,
-         lambda array: f"{said(array)} Walk back from the last layer: a layer (K, S, P) "
-                       "computes its output rows first..last from its input rows S first - P "
-                       "to S last - P + K - 1."),
+         returned(call, expected, "Walk back from the last layer: a layer (K, S, P) computes "
+                  "its output rows first..last from its input rows S first - P to S last - P + "
+                  "K - 1.")),
     ], expects="two row numbers, (first, last)")
 
 

@@ -1,10 +1,6 @@
-"""Self-checks for chapter 04 (notebooks/04_filter_visualization.ipynb).
-
-Each check takes the learner's function and returns a
-:class:`~helpers.exercises._common.CheckResult`: ``Correct! ...``, or ``Not yet: ...`` with
-what is off. A check never raises, whatever it is given. The checks run the learner's
-function on small synthetic images and gradients, so that no model has to be loaded.
-"""
+"""Self-checks for chapter 04 (notebooks/04_filter_visualization.ipynb), as the package
+describes them; they run the learner's function on small synthetic images and gradients, so
+that no model has to be loaded."""
 
 from __future__ import annotations
 
@@ -25,10 +21,7 @@ __all__ = [
 ]
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 1: total variation of a batch of images
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 1: total variation of a batch of images -------------------------------------
 def image_batches() -> list[np.ndarray]:
     """Small image batches ``(N, H, W, C)`` in [0, 1].
 
@@ -100,10 +93,7 @@ def _total_variation_case(images: np.ndarray) -> Case:
     ])
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 2: one normalized gradient-ascent step
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 2: one normalized gradient-ascent step --------------------------------------
 def ascent_cases() -> list[tuple[np.ndarray, np.ndarray, float]]:
     """``(image, gradient, step_size)``: images ``(H, W, C)`` with gradients of unequal
     scale, and a zero gradient last (the step must leave the image as it is)."""
@@ -147,15 +137,13 @@ def _ascent_case(image: np.ndarray, gradient: np.ndarray, step_size: float) -> C
          lambda array: f"{call} returned NaN: with a zero gradient the root mean square is "
                        "0; add 1e-8 to it before dividing."),
         (image - step_size * gradient / safe,
-         "the image moves against the gradient (descent); to raise the activation, "
-         "add the step."),
+         "the image moves against the gradient (descent); to raise the activation, add the step."),
         (image + step_size * gradient,
          "the gradient is not normalized; divide it by its root mean square, "
          "sqrt(mean(gradient ** 2)), so that every step has about the same size."),
         (image + step_size * gradient / np.sqrt(np.sum(np.square(gradient)) + 1e-16),
-         "the gradient is divided by its L2 norm, sqrt(sum(gradient ** 2)); divide by "
-         "its root mean square, sqrt(mean(gradient ** 2)), which does not depend on the "
-         "number of pixels."),
+         "the gradient is divided by its L2 norm, sqrt(sum(gradient ** 2)); divide by its root "
+         "mean square, sqrt(mean(gradient ** 2)), which does not depend on the number of pixels."),
         (image + step_size * gradient / max(np.abs(gradient).max(), 1e-12),
          "the gradient is divided by its largest absolute value; divide by its root mean "
          "square, sqrt(mean(gradient ** 2))."),
@@ -167,10 +155,7 @@ def _ascent_case(image: np.ndarray, gradient: np.ndarray, step_size: float) -> C
     ])
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 3: random jitter by rolling
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 3: random jitter by rolling -------------------------------------------------
 def jitter_cases() -> list[tuple[np.ndarray, tuple[int, int]]]:
     """``(image, (dy, dx))``: images ``(H, W, C)`` with H, W and C all different and
     shifts whose two components differ, so that swapped axes or signs show."""
@@ -218,10 +203,7 @@ def _jitter_case(image: np.ndarray, shift: tuple[int, int]) -> Case:
     ])
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 4: one unit or the whole channel (reasoning from the receptive field)
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 4: one unit or the whole channel (reasoning from the receptive field) -------
 #: The course model from the input up, as ``(name, kernel_size, stride)``: 3x3 convolutions
 #: with stride 1 and 'same' padding, 2x2 max pooling with stride 2.
 COURSE_MODEL_LAYERS = (("conv1", 3, 1), ("conv2", 3, 1), ("pool1", 2, 2), ("conv3", 3, 1),

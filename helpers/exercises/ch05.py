@@ -1,11 +1,8 @@
-"""Self-checks for chapter 05 (notebooks/05_saliency.ipynb).
+"""Self-checks for chapter 05 (notebooks/05_saliency.ipynb), as the package describes them.
 
-Each check takes the learner's function and returns a
-:class:`~helpers.exercises._common.CheckResult`: ``Correct! ...``, or ``Not yet: ...`` with
-what is off. A check never raises, whatever it is given. The checks run in NumPy on small
-synthetic gradients, images and scores (linear and quadratic), whose answers are known in
-closed form, so that no model has to be loaded; only :func:`check_fooling_image` runs the
-course model, on the image the learner changed.
+They run in NumPy on small synthetic gradients, images and scores (linear and quadratic),
+whose answers are known in closed form, so that no model has to be loaded; only
+:func:`check_fooling_image` runs the course model, on the image the learner changed.
 """
 
 from __future__ import annotations
@@ -57,10 +54,7 @@ def image_pairs() -> list[tuple[np.ndarray, np.ndarray]]:
     return [(image, np.zeros_like(image)), (other, gray)]
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 1: from gradients to a saliency map
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 1: from gradients to a saliency map -----------------------------------------
 def check_saliency_from_gradients(saliency_from_gradients: Callable) -> CheckResult:
     """Check ``saliency_from_gradients(gradients)``: Simonyan et al.'s reduction.
 
@@ -102,9 +96,8 @@ def _saliency_case(gradients: np.ndarray) -> Case:
                                           "maximum."),
         ((gradients ** 2).max(axis=-1), "this squares the gradients; the saliency map "
                                         "uses their absolute value."),
-        (np.abs(gradients).max(axis=-1, keepdims=True), "this keeps the channel axis of "
-                                                        "size 1; the maps have shape "
-                                                        "(N, H, W)."),
+        (np.abs(gradients).max(axis=-1, keepdims=True),
+         "this keeps the channel axis of size 1; the maps have shape (N, H, W)."),
         (np.abs(gradients).max(axis=0), "this took the maximum over the images (axis "
                                         "0); take it over the channels (the last axis)."),
         (lambda array: True,
@@ -112,10 +105,7 @@ def _saliency_case(gradients: np.ndarray) -> Case:
     ])
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 2: the points of the path (midpoint rule)
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 2: the points of the path (midpoint rule) -----------------------------------
 def _path(image: np.ndarray, baseline: np.ndarray, alphas: np.ndarray) -> np.ndarray:
     return baseline[None] + np.asarray(alphas)[:, None, None, None] * (image - baseline)[None]
 
@@ -158,18 +148,14 @@ def _path_points_case(image: np.ndarray, baseline: np.ndarray, steps: int) -> Ca
          "these are alpha * image: the path starts at the baseline, baseline + alpha * "
          "(image - baseline)."),
         (_path(baseline, image, midpoints),
-         "image and baseline are swapped: the path is baseline + alpha * (image - "
-         "baseline)."),
+         "image and baseline are swapped: the path is baseline + alpha * (image - baseline)."),
         *([(_path(image, baseline, np.linspace(0, 1, steps)),
             "np.linspace(0, 1, steps) includes both end points; the midpoint rule uses the "
             "middles of steps equal intervals, (k + 0.5) / steps.")] if steps > 1 else []),
     ])
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 3: Integrated Gradients for any function
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 3: Integrated Gradients for any function ------------------------------------
 def _score_functions(shape: tuple[int, ...]):
     """A linear, a quadratic and a cubic score on images of ``shape``: their gradients."""
     rng = np.random.default_rng(11)
@@ -178,12 +164,6 @@ def _score_functions(shape: tuple[int, ...]):
     return [("a linear score", lambda points: np.broadcast_to(weights, np.shape(points)).copy()),
             ("a quadratic score", lambda points: 2 * curvature * np.asarray(points)),
             ("a cubic score", lambda points: 3 * curvature * np.asarray(points) ** 2)]
-
-
-def _path_mean(gradient: Callable, image: np.ndarray, baseline: np.ndarray,
-               alphas: np.ndarray) -> np.ndarray:
-    """The mean of ``gradient`` over the path points at ``alphas``."""
-    return gradient(_path(image, baseline, alphas)).mean(axis=0)
 
 
 #: The quadrature rules the check accepts: (name, alphas and weights for ``steps``).
@@ -264,8 +244,8 @@ def _integrated_gradients_case(gradient: Callable, image: np.ndarray, baseline: 
     call = (f"integrated_gradients(gradient, image, baseline, steps={steps}) for {name} on "
             f"images of shape {image.shape}")
 
-    def path_mean(alphas):
-        return _path_mean(gradient, image, baseline, alphas)
+    def path_mean(alphas):  # the mean gradient over the path points at ``alphas``
+        return gradient(_path(image, baseline, alphas)).mean(axis=0)
 
     def follows_a_rule(array):  # narrows ``rules`` to those this answer follows too
         matching = [rule for rule in rules if same(array, accepted[rule])]
@@ -307,10 +287,7 @@ def _integrated_gradients_case(gradient: Callable, image: np.ndarray, baseline: 
     ])
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 4: a fooling image
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 4: a fooling image ----------------------------------------------------------
 #: The exercise's image: test image 0 of Fashion-MNIST, an ankle boot, as the course model
 #: takes it.
 FOOLING_IMAGE_SHAPE = (28, 28, 1)

@@ -1,11 +1,6 @@
-"""Self-checks for chapter 06 (notebooks/06_class_activation_maps.ipynb).
-
-Each check takes the learner's function and returns a
-:class:`~helpers.exercises._common.CheckResult`: ``Correct! ...``, or ``Not yet: ...`` with
-what is off. A check never raises, whatever it is given. The checks run the learner's
-function on small synthetic arrays (gradients, feature maps, heatmaps), so that no model
-has to be loaded.
-"""
+"""Self-checks for chapter 06 (notebooks/06_class_activation_maps.ipynb), as the package
+describes them; they run the learner's function on small synthetic arrays (gradients,
+feature maps, heatmaps), so that no model has to be loaded."""
 
 from __future__ import annotations
 
@@ -23,10 +18,7 @@ __all__ = [
 ]
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 1: Grad-CAM's channel weights from the gradients
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 1: Grad-CAM's channel weights from the gradients ----------------------------
 def gradient_batches() -> list[np.ndarray]:
     """Small batches of gradients ``(N, h, w, C)``, signed, as d(score)/dA comes out.
 
@@ -86,10 +78,7 @@ def _grad_cam_weights_case(gradients: np.ndarray) -> Case:
     ])
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 2: weigh the channels, sum, then ReLU
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 2: weigh the channels, sum, then ReLU ---------------------------------------
 def combination_cases() -> list[tuple[np.ndarray, np.ndarray]]:
     """``(activations, weights)`` pairs: maps ``(N, h, w, C)`` after a ReLU, weights ``(N, C)``.
 
@@ -151,10 +140,7 @@ def _combination_case(activations: np.ndarray, weights: np.ndarray) -> Case:
     ])
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 3: scale heatmaps to [0, 1], safely
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 3: scale heatmaps to [0, 1], safely -----------------------------------------
 def heatmap_batches() -> list[np.ndarray]:
     """Batches of non-negative heatmaps ``(N, H, W)`` with very different maxima.
 
@@ -216,10 +202,7 @@ def _normalize_case(heatmaps: np.ndarray) -> Case:
     ])
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 4: Grad-CAM++'s weights in closed form, behind global average pooling
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 4: Grad-CAM++'s weights in closed form, behind global average pooling -------
 def gap_head_cases() -> list[tuple[np.ndarray, np.ndarray]]:
     """``(activations, dense_weights)`` pairs: maps ``(N, h, w, C)`` after a ReLU and each
     image's row of Dense weights ``(N, C)``, as behind global average pooling.

@@ -1,11 +1,7 @@
-"""Self-checks for chapter 07 (notebooks/07_evaluating_explanations.ipynb).
-
-Each check takes the learner's answer and returns a
-:class:`~helpers.exercises._common.CheckResult`: ``Correct! ...``, or ``Not yet: ...`` with
-what is off. A check never raises, whatever it is given. The code checks run the learner's
-function on small synthetic arrays, so that no model has to be loaded; the last check
-reads a learner's verdicts on claims about the scores, and explains each wrong one.
-"""
+"""Self-checks for chapter 07 (notebooks/07_evaluating_explanations.ipynb), as the package
+describes them; the code checks run the learner's function on small synthetic arrays, so
+that no model has to be loaded; the last reads the learner's verdicts on claims about the
+scores, and explains each wrong one."""
 
 from __future__ import annotations
 
@@ -30,10 +26,7 @@ __all__ = [
 ]
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 1: one step of the deletion curve
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 1: one step of the deletion curve -------------------------------------------
 def deletion_cases() -> list[tuple[np.ndarray, np.ndarray, int]]:
     """``(image, heatmap, k)``: images ``(H, W, C)`` with no zero pixel, so that a deleted
     pixel shows; heatmaps without ties, so that the k most salient pixels are one set.
@@ -103,8 +96,7 @@ def _delete_top_case(image: np.ndarray, heatmap: np.ndarray, k: int) -> Case:
         (_delete(image, np.abs(heatmap), k), "this ranked the pixels by the absolute value of "
                                              "the heatmap; rank by the value itself, a "
                                              "negative value is evidence against the class."),
-        (image.copy(), "nothing was deleted: set the chosen pixels to 0 in the copy you "
-                       "return."),
+        (image.copy(), "nothing was deleted: set the chosen pixels to 0 in the copy you return."),
         *([(first_channel_only, "only channel 0 was deleted; set every channel of a chosen "
                                 "pixel to 0 (deleted[rows, cols] = 0, or a boolean (H, W) mask "
                                 "as the index).")] if image.shape[-1] > 1 else []),
@@ -113,10 +105,7 @@ def _delete_top_case(image: np.ndarray, heatmap: np.ndarray, k: int) -> Case:
     ], copy_args=False)
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 2: the share of a heatmap in the corner
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 2: the share of a heatmap in the corner -------------------------------------
 def corner_batches() -> list[tuple[np.ndarray, int]]:
     """``(heatmaps, size)``: non-negative maps ``(N, H, W)``, not square, one of them all
     zero (0 / 0), with different sums so that a share differs from a sum."""
@@ -161,14 +150,12 @@ def _corner_share_case(heatmaps: np.ndarray, size: int) -> Case:
         *([(lambda array: array.shape == expected.shape and not np.all(np.isfinite(array[zero])),
             f"heatmap {zero[0]} is all zero, and 0 / 0 gave NaN; return 0 for a map with no "
             "mass (np.divide with `where=`).")] if zero else []),
-        (corner, "this is the mass in the corner, not its share: divide by each map's total "
-                 "sum."),
+        (corner, "this is the mass in the corner, not its share: divide by each map's total sum."),
         (np.divide(corner, heatmaps.sum(), out=np.zeros_like(corner)),
          "this divided by the sum of the whole batch; divide each map by its own sum (over "
          "axes 1 and 2)."),
         (heatmaps[:, :size, :size].mean(axis=(1, 2)),
-         "this is the mean value in the corner; the share is the corner's sum over the map's "
-         "sum."),
+         "this is the mean value in the corner; the share is the corner's sum over the map's sum."),
         (np.full(len(heatmaps), area), "this is the corner's share of the *area*; weigh the "
                                        "pixels by the heatmap."),
         (_corner_share(heatmaps, size + 1), f"this took a corner of {size + 1} pixels; take "
@@ -187,10 +174,7 @@ def _corner_share_case(heatmaps: np.ndarray, size: int) -> Case:
     ])
 
 
-# ---------------------------------------------------------------------------------------
-# Exercise 3: what each number can and cannot tell
-# ---------------------------------------------------------------------------------------
-
+# -- Exercise 3: what each number can and cannot tell -------------------------------------
 #: The claims of exercise 3, the right verdicts, and why, shown when a verdict is wrong.
 CLAIMS: dict[str, tuple[str, bool, str]] = {
     "A": ("A heatmap equal to the object's mask always has the smallest deletion AUC.",
