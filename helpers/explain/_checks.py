@@ -26,9 +26,7 @@ def check_model(model) -> None:
 def as_image_batch(images, model: keras.Model) -> tuple[np.ndarray, bool]:
     """``images`` as a float32 batch ``(N, H, W, C)``, and whether it was one image."""
     check_model(model)
-    if isinstance(images, (tf.Tensor, tf.Variable)):
-        images = images.numpy()
-    array = np.asarray(images)
+    array = np.asarray(images)  # NumPy arrays, lists, eager tensors and variables alike
     if not (np.issubdtype(array.dtype, np.floating)):
         raise TypeError(f"images must be floating point, already preprocessed for the model "
                         f"(float32, e.g. uint8 / 255); got dtype {array.dtype}")
@@ -64,7 +62,7 @@ def _model_image_shape(model) -> tuple | None:
     return tuple(shape[1:])
 
 
-def image_shape(model: keras.Model, size) -> tuple[int, int, int]:
+def image_shape_for(model: keras.Model, size) -> tuple[int, int, int]:
     """``(H, W, C)`` of the images to make for ``model``: its input size, or ``size``
     (``(H, W)`` or an int for a square) where it accepts any size."""
     shape = _model_image_shape(model)
@@ -99,7 +97,7 @@ def class_indices(class_index, n: int, num_classes: int) -> np.ndarray:
         class_index = class_index.item() if class_index.ndim == 0 else list(class_index.ravel())
     if isinstance(class_index, numbers.Integral) and not isinstance(class_index, np.bool_):
         return np.full(n, check(class_index), np.int32)
-    if isinstance(class_index, (str, bytes)) or not isinstance(class_index, (Sequence, range)):
+    if isinstance(class_index, (str, bytes)) or not isinstance(class_index, Sequence):
         raise TypeError(f"class_index must be None, an int or a sequence of ints, got "
                         f"{type(class_index).__name__}")
     if len(class_index) != n:
@@ -122,8 +120,6 @@ def as_baseline(baseline, batch: np.ndarray, accepted: str = "a number") -> np.n
     ``accepted`` names, for the error messages, what the caller takes besides arrays (for
     example "None, a number").
     """
-    if isinstance(baseline, (tf.Tensor, tf.Variable)):
-        baseline = baseline.numpy()
     array = np.asarray(baseline)
     if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
         raise TypeError(f"baseline must be {accepted} or a float array, got {array.dtype}")

@@ -49,7 +49,7 @@ class _Stop(Exception):
 
 
 def _activation_name(function) -> str:
-    return getattr(function, "__name__", "") if function is not None else ""
+    return getattr(function, "__name__", "")  # "" for None
 
 
 # Private Keras names the walker depends on (Keras 3.8 to 3.15): Function._nodes_by_depth

@@ -31,8 +31,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from helpers.explain import _checks as checks
-from helpers.explain._checks import check_model, check_positive_int
+from helpers.explain._checks import check_model, check_positive_int, image_shape_for
 from helpers.explain._graph import forward_pass, graph_function, per_model
 
 #: Square root of ImageNet's color covariance (Lucid's ``color_correlation_svd_sqrt``):
@@ -149,7 +148,7 @@ def maximize_activation(
         raise ValueError(f"param must be one of {PARAMETERIZATIONS}, got {param!r}")
     steps = check_positive_int(steps, "steps")
     batch_size = check_positive_int(batch_size, "batch_size")
-    image_shape = checks.image_shape(model, size)
+    image_shape = image_shape_for(model, size)
     call = forward_pass(model, image_shape).find(
         layer, ranks=(2, 4),
         expected="a layer with a 4-D output (N, h, w, channels) or a 2-D output (N, units)")
@@ -205,8 +204,7 @@ def _filter_indices(filters, call) -> tuple[np.ndarray, bool]:
     """``filters`` as int32 ``(F,)`` checked against the layer, and whether it was one int."""
     single = isinstance(filters, numbers.Integral)
     filter_list = [filters] if single else filters
-    if isinstance(filter_list, (str, bytes)) or not isinstance(filter_list, (Sequence, range,
-                                                                             np.ndarray)):
+    if isinstance(filter_list, (str, bytes)) or not isinstance(filter_list, (Sequence, np.ndarray)):
         raise TypeError(f"filters must be an int or a sequence of ints, got {filters!r}")
     channels = call.shape[-1]
     for f in filter_list:
@@ -304,19 +302,15 @@ def _param_shape(param, n, image_shape):
     return (2, n, channels, height, width // 2 + 1)  # real and imaginary parts
 
 
-def _spectrum_scale(height, width) -> np.ndarray:
-    """1/frequency, so that all spatial frequencies start with equal energy (Lucid)."""
-    frequencies = np.sqrt(np.fft.fftfreq(height)[:, None] ** 2
-                          + np.fft.rfftfreq(width)[None, :] ** 2)
-    scale = 1.0 / np.maximum(frequencies, 1.0 / max(height, width))
-    return (scale * np.sqrt(height * width)).astype(np.float32)
-
-
 # -- small composable pieces, each a function of tensors (as lucent keeps them) --------------
 def fourier_image(height: int, width: int, channels: int) -> Callable:
     """Parameters ``(2, F, C, H, W // 2 + 1)`` (real and imaginary parts of a spectrum scaled
     by 1/frequency; for 3 channels, in decorrelated colors) -> images in [0, 1]."""
-    spectrum_scale = tf.constant(_spectrum_scale(height, width))
+    # 1/frequency, so that all spatial frequencies start with equal energy (Lucid).
+    frequencies = np.sqrt(np.fft.fftfreq(height)[:, None] ** 2
+                          + np.fft.rfftfreq(width)[None, :] ** 2)
+    scale = 1.0 / np.maximum(frequencies, 1.0 / max(height, width))
+    spectrum_scale = tf.constant((scale * np.sqrt(height * width)).astype(np.float32))
     colors = tf.constant(COLOR_CORRELATION_SQRT
                          / np.max(np.linalg.norm(COLOR_CORRELATION_SQRT, axis=0)))
 

@@ -62,20 +62,6 @@ def _resolve_predicted(model, batch, index, batch_size):
     return np.where(index < 0, predicted, index).astype(np.int32)
 
 
-def _summed_over_copies(function, copies: np.ndarray, batch_size: int):
-    """For a chunk of images, the sum of ``function(*chunk, part)`` over the parts of
-    ``copies`` (noise patterns, path positions), each part as large as fits in one call of
-    ``batch_size`` images together with the chunk's images."""
-    def one_chunk_of_images(*chunk):
-        per_call = max(1, batch_size // int(chunk[0].shape[0]))
-        total = 0.0
-        for start in range(0, len(copies), per_call):
-            total += function(*chunk, tf.constant(copies[start:start + per_call])).numpy()
-        return total
-
-    return one_chunk_of_images
-
-
 def saliency(model: keras.Model, images: np.ndarray, class_index: ClassIndex = None, *,
              batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
     """Simonyan et al.'s saliency map: how much each pixel can change the class score.
@@ -128,6 +114,21 @@ def _gradient_sum_fn(forward, saliency_maps):
     return gradient_sum
 
 
+def _gradient_sums(prepared, start, direction, index, copies, saliency_maps=False):
+    """:func:`_gradient_sum_fn` on a prepared call: as many images, and as many of their
+    ``copies`` (noise patterns, path positions), per call as fit in ``batch_size``."""
+    function = _gradient_sum_fn(prepared.model, prepared.image_shape, saliency_maps)
+
+    def one_chunk_of_images(*chunk):
+        per_call = max(1, prepared.batch_size // int(chunk[0].shape[0]))
+        total = 0.0
+        for first in range(0, len(copies), per_call):
+            total += function(*chunk, tf.constant(copies[first:first + per_call])).numpy()
+        return total
+
+    return in_batches(one_chunk_of_images, [start, direction, index], prepared.batch_size)
+
+
 #: What :func:`smoothgrad` averages over the noisy copies.
 SMOOTHGRAD_AVERAGES = ("maps", "gradients")
 
@@ -149,7 +150,7 @@ def smoothgrad(model: keras.Model, images: np.ndarray, class_index: ClassIndex =
 
     Parameters
     ----------
-    model, images, class_index
+    model, images, class_index, batch_size
         As for :func:`saliency`. ``None`` picks the class predicted on the clean image.
     samples
         Noisy copies per image.
@@ -163,8 +164,6 @@ def smoothgrad(model: keras.Model, images: np.ndarray, class_index: ClassIndex =
         ``"maps"`` (the default): the mean of the saliency maps of the copies, absolute
         values first, so that nothing cancels; ``"gradients"``: the mean of the signed
         gradients, then its absolute value, maximized over the channels.
-    batch_size
-        Images per forward and backward pass.
 
     Returns
     -------
@@ -182,10 +181,8 @@ def smoothgrad(model: keras.Model, images: np.ndarray, class_index: ClassIndex =
     noise_patterns = np.random.default_rng(seed).standard_normal(
         (samples, *batch.shape[1:]), dtype=np.float32)
     sigma = noise * (batch.max(axis=(1, 2, 3)) - batch.min(axis=(1, 2, 3)))
-    summed = _summed_over_copies(_gradient_sum_fn(model, prepared.image_shape, average == "maps"),
-                                 noise_patterns, prepared.batch_size)
-    maps = in_batches(summed, [batch, sigma.astype(np.float32)[:, None, None, None], index],
-                      prepared.batch_size) / samples
+    maps = _gradient_sums(prepared, batch, sigma.astype(np.float32)[:, None, None, None], index,
+                          noise_patterns, saliency_maps=average == "maps") / samples
     if average == "gradients":
         maps = np.abs(maps).max(axis=-1).astype(np.float32)
     return prepared.unbatch(maps)
@@ -204,15 +201,13 @@ def integrated_gradients(model: keras.Model, images: np.ndarray,
 
     Parameters
     ----------
-    model, images, class_index
+    model, images, class_index, batch_size
         As for :func:`saliency`. ``None`` picks the class predicted on the image itself.
     baseline
         The reference input: ``None`` for black (zeros), a number for a constant image, one
         image ``(H, W, C)`` for every image, or a batch ``(N, H, W, C)``.
     steps
         Points on the path (gradient evaluations per image).
-    batch_size
-        Images per forward and backward pass.
 
     Returns
     -------
@@ -226,8 +221,6 @@ def integrated_gradients(model: keras.Model, images: np.ndarray,
                 else as_baseline(baseline, batch, accepted="None, a number"))
     index = _resolve_predicted(model, batch, prepared.index, prepared.batch_size)
     alphas = ((np.arange(steps) + 0.5) / steps).astype(np.float32)[:, None, None, None]
-    summed = _summed_over_copies(_gradient_sum_fn(model, prepared.image_shape, False), alphas,
-                                 prepared.batch_size)
     difference = batch - baseline
-    gradient_sums = in_batches(summed, [baseline, difference, index], prepared.batch_size)
+    gradient_sums = _gradient_sums(prepared, baseline, difference, index, alphas)
     return prepared.unbatch((difference * gradient_sums / steps).astype(np.float32))
