@@ -49,7 +49,7 @@ student-check: setup
 # helpers' unit tests listed here, then every notebook top to bottom (scripts/compat.sh).
 COMPAT_TESTS := tests/test_explain.py tests/test_plot.py tests/test_conv.py tests/test_data.py \
 	tests/test_models.py tests/test_exercises.py $(wildcard tests/test_ch*_exercises.py) \
-	tests/test_imagenet.py tests/test_evaluate.py tests/test_shapes.py
+	tests/test_imagenet.py tests/test_evaluate.py tests/test_shapes.py tests/test_package.py
 compat: setup
 	COMPAT_TESTS="$(COMPAT_TESTS)" bash scripts/compat.sh
 

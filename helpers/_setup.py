@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import warnings
 
@@ -14,6 +15,25 @@ import warnings
 # ``import helpers``, before any notebook imports TensorFlow itself.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # C++ INFO and WARNING lines
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+#: The oldest TensorFlow the helpers are tested with (``make compat``). TensorFlow is not one
+#: of the package's install requirements, so that ``tensorflow`` and ``tensorflow-cpu`` (a
+#: different name to pip, the same module) both serve; it is the extra ``[tensorflow]``.
+OLDEST_TENSORFLOW = (2, 19)
+
+_INSTALL = ("Install it with `pip install tensorflow` (or `tensorflow-cpu`, the same without "
+            "GPU support), or the helpers with their extra: `pip install "
+            "\"inside-the-convnet-helpers[tensorflow] @ "
+            "git+https://github.com/inside-the-convnet/inside-the-convnet\"`.")
+
+
+def check_tensorflow_version(version: str) -> None:
+    """Raise ImportError, saying what to install, if ``version`` is older than 2.19."""
+    found = tuple(int(part) for part in re.findall(r"\d+", version)[:2])
+    if found < OLDEST_TENSORFLOW:
+        raise ImportError(f"The course helpers need TensorFlow 2.19 or newer; this Python has "
+                          f"TensorFlow {version}. {_INSTALL}")
 
 
 def _import_tensorflow_quietly() -> None:
@@ -44,7 +64,14 @@ def _import_tensorflow_quietly() -> None:
         os.close(devnull)
 
 
-_import_tensorflow_quietly()
+try:
+    _import_tensorflow_quietly()
+except ModuleNotFoundError as error:
+    if error.name != "tensorflow":
+        raise
+    raise ImportError(f"The course helpers need TensorFlow 2.19 or newer, and this Python has "
+                      f"none. {_INSTALL}") from None
+check_tensorflow_version(sys.modules["tensorflow"].__version__)
 
 DEFAULT_SEED = 0
 
