@@ -58,7 +58,7 @@ def load_shapes_model(path: str | Path | None = None) -> keras.Model:
     Returns
     -------
     keras.Model
-        Input ``(64, 64, 1)``, output 4 logits; test accuracy 0.99 on
+        Input ``(64, 64, 1)``, output 4 logits; test accuracy 0.98 on
         ``make_shapes(1000, seed=TEST_SEED)``.
     """
     return load_trained(build_shapes_model(), SHAPES_MODEL_PATH if path is None else path,
