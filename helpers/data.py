@@ -132,12 +132,76 @@ def load_fashion_mnist(download: Callable | None = _download_with_keras):
 
 
 #: Photographs that ship inside scikit-image (no download needed).
-PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "coins", "hubble_deep_field",
-          "immunohistochemistry", "moon", "rocket", "page", "text", "horse")
+SKIMAGE_PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "coins", "hubble_deep_field",
+                  "immunohistochemistry", "moon", "rocket", "page", "text", "horse",
+                  "motorcycle_left")
+#: Photographs that ship inside matplotlib (``mpl-data/sample_data``).
+MATPLOTLIB_PHOTOS = ("grace_hopper",)
+#: Every name :func:`load_photo` accepts: the real photographs the book loads offline.
+PHOTOS = SKIMAGE_PHOTOS + MATPLOTLIB_PHOTOS
+
+#: The photos whose main object is an ImageNet class that EfficientNet-Lite0
+#: (:func:`helpers.imagenet.load_model`) predicts as its top-1 at 224 x 224, with that class's
+#: index (the probability it gets, measured in chapter 07, in the comment). The other photos
+#: are left out on purpose: ``astronaut`` comes out as "bobsled", ``rocket`` (a space shuttle
+#: on its launch pad) as "drilling platform", ``page`` as "pill bottle"; ``coins``, ``moon``,
+#: ``text`` and the microscope images show no ImageNet class. scikit-learn's two sample
+#: photos were tried too and are not used: "bell cote" 0.30 for a Chinese temple, "daisy"
+#: 0.15 for a flower.
+PHOTO_CLASSES: dict[str, int] = {
+    # tripod, 0.95: scikit-image's gray cameraman, CC0 (Lav Varshney)
+    "camera": 872,
+    # espresso, 0.91: scikit-image's cup of coffee, CC0 (Rachel Michetti)
+    "coffee": 967,
+    # Egyptian cat, 0.79: scikit-image's cat Chelsea, CC0 (Stefan van der Walt)
+    "chelsea": 285,
+    # moped, 0.48: scikit-image's left view of the Middlebury 2014 stereo motorcycle
+    "motorcycle_left": 665,
+    # military uniform, 0.45: matplotlib's portrait of Grace Hopper (US Navy, public domain)
+    "grace_hopper": 652,
+}
+
+#: A box around each :data:`PHOTO_CLASSES` photo's object, ``(top, left, bottom, right)`` as
+#: fractions of the photo's height and width, drawn by hand on a 10 x 10 grid over the
+#: photo and checked by eye (chapter 07 draws them): the tripod with the camera on it, the
+#: cup (saucer left out), the cat, the motorcycle, the uniformed person with the cap.
+PHOTO_BOXES: dict[str, tuple[float, float, float, float]] = {
+    "camera": (0.28, 0.44, 1.00, 0.80),
+    "coffee": (0.00, 0.27, 0.72, 0.70),
+    "chelsea": (0.00, 0.00, 1.00, 0.97),
+    "motorcycle_left": (0.28, 0.12, 0.93, 0.93),
+    "grace_hopper": (0.03, 0.06, 1.00, 1.00),
+}
+
+
+def _read_photo(name: str) -> np.ndarray:
+    """The photo ``name`` as its package ships it: uint8 ``(H, W)`` or ``(H, W, 3|4)``."""
+    if name in MATPLOTLIB_PHOTOS:
+        import matplotlib
+        from matplotlib.image import imread
+
+        return imread(Path(matplotlib.get_data_path()) / "sample_data" / f"{name}.jpg")
+    import skimage.data
+
+    if name == "motorcycle_left":
+        return skimage.data.stereo_motorcycle()[0]
+    return getattr(skimage.data, name)()
+
+
+def _check_size(size) -> tuple[int, int]:
+    """``size`` (an int or a pair of ints, NumPy ints too) as ``(height, width)``."""
+    pair = (size, size) if isinstance(size, (int, np.integer)) else size
+    if (not isinstance(pair, (tuple, list)) or len(pair) != 2
+            or any(isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer))
+                   for v in pair)):
+        raise TypeError(f"size must be an int or a (height, width) pair of ints, got {size!r}")
+    if pair[0] < 1 or pair[1] < 1:
+        raise ValueError(f"size must be positive, got {size!r}")
+    return int(pair[0]), int(pair[1])
 
 
 def load_photo(name: str, size: int | tuple[int, int] | None = None) -> np.ndarray:
-    """A real photograph from scikit-image, as float32 RGB in [0, 1].
+    """A real photograph that ships with scikit-image or matplotlib, as float32 RGB in [0, 1].
 
     Introduced in chapter 01.
 
@@ -158,20 +222,100 @@ def load_photo(name: str, size: int | tuple[int, int] | None = None) -> np.ndarr
         raise TypeError(f"name must be a str, one of {PHOTOS}; got {type(name).__name__}")
     if name not in PHOTOS:
         raise ValueError(f"unknown photo {name!r}; expected one of {PHOTOS}")
-    import skimage.data
     from skimage.transform import resize
     from skimage.util import img_as_float32
 
-    image = img_as_float32(getattr(skimage.data, name)())
+    shape = None if size is None else _check_size(size)
+    image = img_as_float32(_read_photo(name))
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=-1)
     image = image[..., :3]  # drop an alpha channel
-    if size is not None:
-        height, width = (size, size) if isinstance(size, int) else tuple(size)
-        if height < 1 or width < 1:
-            raise ValueError(f"size must be positive, got {size!r}")
-        image = resize(image, (height, width), anti_aliasing=True, preserve_range=True)
+    if shape is not None:
+        image = resize(image, shape, anti_aliasing=True, preserve_range=True)
     return np.clip(image, 0.0, 1.0).astype(np.float32)
+
+
+def _crop_axis(rng: np.random.Generator, length: int, low: float, high: float) -> slice:
+    """A random interval of ``range(length)`` that contains ``[low, high)`` (fractions)."""
+    first, last = int(np.floor(low * length)), int(np.ceil(high * length))
+    extent = rng.integers(last - first, length + 1)  # from the box alone to the whole photo
+    start = rng.integers(max(0, last - extent), min(first, length - extent) + 1)
+    return slice(int(start), int(start + extent))
+
+
+def photo_grid(n: int, grid: int = 2, size: int = 224,
+               seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mosaics of photos of distinct classes, each tile's region known: the grid pointing game.
+
+    Each mosaic is a ``grid x grid`` array of tiles, each tile a different photo of
+    :data:`PHOTO_CLASSES`, chosen and placed at random. A tile shows a random crop of its
+    photo that contains the photo's box (:data:`PHOTO_BOXES`), from the box alone to the
+    whole photo, resized to the tile without keeping the aspect ratio (as
+    ``load_photo(name, size)`` does). Asking a map for one tile's class, it should point
+    into that tile: the grid pointing game of Boehle et al. (2021, 2022), whose chance
+    level is ``1 / grid**2``. Used in chapter 07
+    (``notebooks/07_evaluating_explanations.ipynb``).
+
+    Parameters
+    ----------
+    n
+        Number of mosaics.
+    grid
+        Tiles per side; ``grid**2`` may not exceed the number of classes in
+        :data:`PHOTO_CLASSES` (5).
+    size
+        Height and width of a mosaic in pixels, at least ``8 * grid``; tiles split it as
+        evenly as whole pixels allow.
+    seed
+        Seed of every random choice (photos, places, crops): the same arguments give the
+        same mosaics.
+
+    Returns
+    -------
+    images : numpy.ndarray
+        float32 ``(n, size, size, 3)`` in [0, 1].
+    classes : numpy.ndarray
+        int64 ``(n, grid * grid)``: the ImageNet class of each tile, tiles in row-major order.
+    masks : numpy.ndarray
+        bool ``(n, grid * grid, size, size)``: each tile's region; a mosaic's masks partition
+        it (every pixel in exactly one).
+    """
+    from skimage.transform import resize
+
+    for name, value in (("n", n), ("grid", grid), ("size", size), ("seed", seed)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    names = list(PHOTO_CLASSES)
+    if n < 1 or grid < 1:
+        raise ValueError(f"n and grid must be at least 1, got n={n}, grid={grid}")
+    if grid * grid > len(names):
+        raise ValueError(f"a {grid} x {grid} grid needs {grid * grid} photos of distinct "
+                         f"classes; there are {len(names)} ({', '.join(names)})")
+    if size < 8 * grid:
+        raise ValueError(f"size must be at least {8 * grid} pixels for a {grid} x {grid} "
+                         f"grid, got {size}")
+    rng = np.random.default_rng(seed)
+    photos = {name: load_photo(name) for name in names}
+    edges = np.linspace(0, size, grid + 1).round().astype(int)
+    images = np.zeros((n, size, size, 3), np.float32)
+    classes = np.zeros((n, grid * grid), np.int64)
+    masks = np.zeros((n, grid * grid, size, size), bool)
+    for mosaic in range(n):
+        chosen = rng.choice(len(names), grid * grid, replace=False)
+        for tile, which in enumerate(chosen):
+            name = names[which]
+            photo = photos[name]
+            top, left, bottom, right = PHOTO_BOXES[name]
+            rows = _crop_axis(rng, photo.shape[0], top, bottom)
+            cols = _crop_axis(rng, photo.shape[1], left, right)
+            r, c = divmod(tile, grid)
+            region = (slice(edges[r], edges[r + 1]), slice(edges[c], edges[c + 1]))
+            shape = (edges[r + 1] - edges[r], edges[c + 1] - edges[c])
+            images[(mosaic, *region)] = resize(photo[rows, cols], shape, anti_aliasing=True,
+                                               preserve_range=True)
+            classes[mosaic, tile] = PHOTO_CLASSES[name]
+            masks[(mosaic, tile, *region)] = True
+    return np.clip(images, 0.0, 1.0), classes, masks
 
 
 # -- a data set where the right answer is known (chapter 07) ---------------------------------

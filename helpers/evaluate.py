@@ -10,10 +10,14 @@ chapters 05 and 06 whether its heatmap can be trusted, in three ways:
   and rise fast under insertion (large area).
 * **localization**: :func:`pointing_game` asks whether a map's maximum falls on the
   object, for data whose object masks are known (:func:`helpers.data.make_shapes`).
+  On photographs, the mosaics of :func:`helpers.data.photo_grid` give each tile's class a
+  known region, and :func:`mask_share` measures the share of a map's mass that falls there.
 * **sanity**: :func:`randomization_test` (Adebayo et al. 2018) destroys the model's
   weights layer by layer, from the top, and measures how much the map still resembles the
   trained model's (Spearman rank correlation, :func:`rank_correlation`). A map that does
-  not change explains the image, not the model.
+  not change explains the image, not the model. :func:`class_sensitivity` asks the same of
+  the class: a map that hardly changes when it is asked about another class explains the
+  image, not the class.
 
 Heatmaps are ``(N, H, W)`` arrays at the images' size, as :mod:`helpers.explain` returns
 them. Scores are class probabilities, the softmax of the logits (a final softmax of the
@@ -45,8 +49,10 @@ from helpers.models import weight_layers
 __all__ = [
     "auc",
     "blur",
+    "class_sensitivity",
     "deletion_curve",
     "insertion_curve",
+    "mask_share",
     "pointing_game",
     "randomization_test",
     "rank_correlation",
@@ -371,6 +377,39 @@ def pointing_game(heatmaps: np.ndarray, masks: np.ndarray, *,
     return hits if per_image else float(hits.mean())
 
 
+def mask_share(heatmaps: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """The share of each map's mass that falls inside its mask: the energy-based pointing game.
+
+    Where :func:`pointing_game` looks only at a map's maximum, this weighs every pixel:
+    ``sum(map * mask) / sum(map)``. The mask itself scores 1; a uniform map scores the
+    mask's area fraction, the chance level; an all-zero map, which points nowhere, scores
+    that area fraction too (not NaN). On the mosaics of :func:`helpers.data.photo_grid`,
+    with one tile's mask, this is the energy form of the grid pointing game (Boehle et al.
+    2021). Derived in chapter 07 (notebooks/07_evaluating_explanations.ipynb).
+
+    Parameters
+    ----------
+    heatmaps
+        ``(N, H, W)``, non-negative, as :mod:`helpers.explain` returns them.
+    masks
+        bool ``(N, H, W)``, never empty.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``(N,)`` in [0, 1].
+    """
+    masks = _as_masks(masks)
+    heatmaps = _as_heatmaps(heatmaps, masks.shape)
+    if (heatmaps < 0).any():
+        raise ValueError("heatmaps must be non-negative for a share of their mass; take "
+                         "np.abs(...) or np.maximum(..., 0) of signed attributions first")
+    inside = (heatmaps * masks).sum(axis=(1, 2))
+    total = heatmaps.sum(axis=(1, 2))
+    area = masks.mean(axis=(1, 2))
+    return np.divide(inside, total, out=area.copy(), where=total > 0)
+
+
 # -- the randomization test ------------------------------------------------------------------
 def rank_correlation(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """Spearman's rank correlation between two batches of maps, image by image.
@@ -510,3 +549,69 @@ def randomization_test(model: keras.Model, images: np.ndarray, method: Callable,
         trained, maps, correlations = trained[0], maps[:, 0], correlations[:, 0]
     return {"layers": checkpoints, "trained": trained, "maps": maps,
             "correlations": correlations}
+
+
+def class_sensitivity(model: keras.Model, images: np.ndarray, method: Callable,
+                      other: ClassIndex = None, *, seed: int = 0) -> np.ndarray:
+    """Does the map change when the class does? Rank correlation of two classes' maps.
+
+    For each image, ``method`` explains the model's predicted class and then ``other``, a
+    different class; the result is the Spearman rank correlation of the two maps
+    (:func:`rank_correlation`). A map that explains the class should change with it: for
+    two unrelated classes the correlation should be low, or negative. Near 1, the map
+    shows the same pixels whatever class it is asked about, so it cannot say which pixels
+    made *this* class win; a map that ignores the model (an edge detector) scores exactly
+    1. On a global-average-pooling head, Grad-CAM++'s positive weights make its maps
+    nearly class-blind (chapter 06's closed form); this test measures it. Derived in
+    chapter 07 (notebooks/07_evaluating_explanations.ipynb).
+
+    Parameters
+    ----------
+    model
+        A Keras classifier; a final softmax is looked through.
+    images
+        float32 ``(N, H, W, C)`` or one image ``(H, W, C)``, preprocessed for the model.
+    method
+        ``method(model, images, class_index=...) -> (N, H, W)``, for example
+        :func:`helpers.explain.grad_cam`; bind other arguments with ``functools.partial``.
+    other
+        The class to compare with: ``None`` draws, for each image, one class at random
+        among those it is not predicted as (seeded); an int applies to every image; a
+        sequence gives one per image. It may not be an image's predicted class.
+    seed
+        Seed of the random classes when ``other`` is ``None``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``(N,)`` (a float for one image), in [-1, 1].
+    """
+    batch, single = as_image_batch(images, model)
+    if not callable(method):
+        raise TypeError(f"method must be a function (model, images, class_index) -> heatmaps, "
+                        f"got {type(method).__name__}")
+    forward = forward_pass(model, batch.shape[1:])
+    num_classes = forward.require_classes()
+    if num_classes < 2:
+        raise ValueError("class_sensitivity needs a model with at least 2 classes")
+    predicted = _resolve_predicted(model, batch, class_indices(None, len(batch), num_classes),
+                                   len(batch))
+    if other is None:
+        # A uniform draw among the num_classes - 1 other classes: shift past the predicted one.
+        draw = np.random.default_rng(seed).integers(0, num_classes - 1, len(batch))
+        others = np.where(draw >= predicted, draw + 1, draw).astype(np.int32)
+    else:
+        others = class_indices(other, len(batch), num_classes)
+        same = np.flatnonzero(others == predicted)
+        if same.size:
+            raise ValueError(f"other must differ from each image's predicted class; image "
+                             f"{int(same[0])} is predicted as class {int(predicted[same[0]])}, "
+                             "the class it would be compared with (pass None for a random "
+                             "other class)")
+
+    def explain(classes):
+        maps = method(model, batch, class_index=[int(c) for c in classes])
+        return _as_heatmaps(maps, batch.shape[:3], what="the maps the method returned")
+
+    correlations = rank_correlation(explain(predicted), explain(others))
+    return float(correlations[0]) if single else correlations

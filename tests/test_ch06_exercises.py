@@ -163,13 +163,17 @@ def grad_cam_plus_plus_weights(activations, dense_weights):
 
 
 def test_gap_head_cases_have_what_the_messages_promise():
-    sizes = set()
+    sizes, products = set(), []
     for activations, weights in ch06.gap_head_cases():
         assert np.all(activations >= 0)
         assert (weights > 0).any() and (weights < 0).any()
-        assert np.abs(weights * activations.mean(axis=(1, 2))).max() < 1.9
+        products.append(weights * activations.mean(axis=(1, 2)))
         sizes.add(activations.shape[1] * activations.shape[2])
-    assert len(sizes) == 3
+    assert len(sizes) == 4
+    # The first cases stay within |w mean(A)| < 1.9; the last reaches below -2, and nothing
+    # is near -2, where a wrong answer would divide by zero.
+    assert all(np.abs(product).max() < 1.9 for product in products[:-1])
+    assert products[-1].min() < -2 and np.abs(np.concatenate(products, axis=None) + 2).min() > 0.5
 
 
 def test_grad_cam_plus_plus_weights_solution():
@@ -206,6 +210,9 @@ def test_the_closed_form_gives_the_helpers_grad_cam_plus_plus_on_the_course_mode
 
 @pytest.mark.parametrize("function, fragments", [
     (lambda a, w: w / (2 + w * a.mean(axis=(1, 2))), ["Dense weight is negative", "counts 0"]),
+    # The ReLU after the division: right wherever w * mean(A) > -2, wrong in the last case.
+    (lambda a, w: np.maximum(w / (2 + w * a.mean(axis=(1, 2))), 0),
+     ["ReLU came after the division", "below -2", "comes out positive"]),
     (lambda a, w: np.maximum(w, 0) / (2 / (a.shape[1] * a.shape[2])
                                       + np.maximum(w, 0) * a.mean(axis=(1, 2))),
      ["gradient dy/dA_ij to be w", "Z = h * w = 20", "w / Z"]),

@@ -122,12 +122,9 @@ def test_claims_solution():
 
 
 @pytest.mark.parametrize("answer, fragments", [
-    ({**RIGHT, "A": True}, ["1 of 5 verdicts differ", "Claim A", "is False",
-                            "scattered anywhere"]),
-    ({**RIGHT, "B": False, "D": False}, ["2 of 5", "Claim B", "is True", "mask itself"]),
-    ({**RIGHT, "C": True}, ["Claim C", "no annotation"]),
-    ({**RIGHT, "D": False}, ["Claim D", "edge detector"]),
-    ({**RIGHT, "E": True}, ["Claim E", "corner"]),
+    ({**RIGHT, "A": True}, ["1 of 5 verdicts are not right", "does not say which",
+                            "A, the deletion column", "E, the Clever Hans section"]),
+    ({**RIGHT, "B": False, "D": False}, ["2 of 5"]),
     ({k: not v for k, v in RIGHT.items()}, ["5 of 5"]),
     ({**RIGHT, "C": ...}, ["claim C is still the placeholder"]),
     ({**RIGHT, "B": "yes"}, ["claim B: expected True or False, got 'yes'"]),
@@ -139,3 +136,12 @@ def test_claims_solution():
 ])
 def test_claims_slips(answer, fragments):
     assert_not_yet(ch07.check_claims(answer), *fragments)
+
+
+def test_claims_check_gives_no_verdict_away():
+    # One wrong verdict, whichever it is, gets the same words: nothing to brute-force.
+    messages = {repr(ch07.check_claims({**RIGHT, letter: not RIGHT[letter]}))
+                for letter in RIGHT}
+    assert len(messages) == 1
+    for letter, (_, right, _) in ch07.CLAIMS.items():
+        assert right == RIGHT[letter]

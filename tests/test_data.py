@@ -144,3 +144,74 @@ def test_photo_errors_list_the_choices():
         load_photo(3)
     with pytest.raises(ValueError, match="size must be positive"):
         load_photo("coffee", size=0)
+
+
+def test_every_photo_loads_offline_and_the_new_ones_are_the_shipped_files():
+    for name in data.PHOTOS:
+        photo = load_photo(name, size=16)
+        assert photo.shape == (16, 16, 3) and photo.dtype == np.float32, name
+    import matplotlib
+    from matplotlib.image import imread
+
+    hopper = imread(f"{matplotlib.get_data_path()}/sample_data/grace_hopper.jpg")
+    np.testing.assert_allclose(load_photo("grace_hopper"), hopper / 255.0, atol=1e-6)
+    assert load_photo("motorcycle_left").shape == (500, 741, 3)
+    # NumPy ints are sizes too; a bool or a float is not.
+    assert load_photo("coffee", size=np.int64(8)).shape == (8, 8, 3)
+    with pytest.raises(TypeError, match="size must be an int"):
+        load_photo("coffee", size=True)
+    with pytest.raises(TypeError, match="size must be an int"):
+        load_photo("coffee", size=(8.0, 8))
+
+
+def test_photo_classes_and_boxes_are_a_consistent_fact_table():
+    from helpers import imagenet
+
+    assert set(data.PHOTO_CLASSES) == set(data.PHOTO_BOXES) and set(data.PHOTO_CLASSES) <= set(
+        data.PHOTOS)
+    assert len(set(data.PHOTO_CLASSES.values())) == len(data.PHOTO_CLASSES)  # distinct
+    for name, (top, left, bottom, right) in data.PHOTO_BOXES.items():
+        assert 0 <= top < bottom <= 1 and 0 <= left < right <= 1, name
+    assert imagenet.CLASSES[data.PHOTO_CLASSES["chelsea"]] == "Egyptian cat"
+    assert imagenet.CLASSES[data.PHOTO_CLASSES["grace_hopper"]] == "military uniform"
+
+
+def test_photo_grid_is_seeded_partitioned_and_made_of_the_photos():
+    images, classes, masks = data.photo_grid(6, grid=2, size=64, seed=3)
+    assert images.shape == (6, 64, 64, 3) and images.dtype == np.float32
+    assert classes.shape == (6, 4) and masks.shape == (6, 4, 64, 64) and masks.dtype == bool
+    assert 0.0 <= images.min() and images.max() <= 1.0
+    # The masks partition each mosaic into four 32 x 32 tiles, in row-major order.
+    np.testing.assert_array_equal(masks.sum(axis=1), 1)
+    np.testing.assert_array_equal(masks[:, 0, :32, :32], True)
+    np.testing.assert_array_equal(masks[:, 3, 32:, 32:], True)
+    # Distinct classes of the fact table in every mosaic.
+    assert all(len(set(row)) == 4 for row in classes)
+    assert set(classes.ravel()) <= set(data.PHOTO_CLASSES.values())
+    # Seeded: the same arguments, the same mosaics; another seed, others.
+    again = data.photo_grid(6, grid=2, size=64, seed=3)
+    np.testing.assert_array_equal(again[0], images)
+    np.testing.assert_array_equal(again[1], classes)
+    assert not np.array_equal(data.photo_grid(6, grid=2, size=64, seed=4)[1], classes)
+    # Every tile holds a crop of its own class's photo: its colors are closest to that
+    # photo's among the five.
+    names = {index: name for name, index in data.PHOTO_CLASSES.items()}
+    whole = {name: load_photo(name, size=32) for name in data.PHOTO_CLASSES}
+    for mosaic in range(6):
+        for tile in range(4):
+            r, c = divmod(tile, 2)
+            crop = images[mosaic, 32 * r:32 * r + 32, 32 * c:32 * c + 32]
+            distances = {name: np.abs(crop.mean(axis=(0, 1)) - photo.mean(axis=(0, 1))).sum()
+                         + abs(crop.std() - photo.std()) for name, photo in whole.items()}
+            assert min(distances, key=distances.get) == names[classes[mosaic, tile]]
+
+
+def test_photo_grid_errors():
+    with pytest.raises(ValueError, match="needs 9 photos of distinct classes"):
+        data.photo_grid(1, grid=3)
+    with pytest.raises(ValueError, match="at least 16 pixels"):
+        data.photo_grid(1, grid=2, size=8)
+    with pytest.raises(TypeError, match="n must be an int"):
+        data.photo_grid(2.0)
+    with pytest.raises(ValueError, match="at least 1"):
+        data.photo_grid(0)

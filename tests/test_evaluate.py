@@ -302,3 +302,95 @@ def test_randomization_test_names_the_valid_layers(course):
         evaluate.randomization_test(model, images, grad_cam, layers=["conv9"])
     with pytest.raises(ValueError, match="the maps the method returned"):
         evaluate.randomization_test(model, images, lambda m, x, class_index=None: x)
+
+
+# -- the mask share and the class sensitivity --------------------------------------------------
+def test_mask_share_known_answers(shapes):
+    _, _, masks = shapes
+    np.testing.assert_allclose(evaluate.mask_share(masks.astype(np.float32), masks), 1.0)
+    np.testing.assert_allclose(evaluate.mask_share((~masks).astype(np.float32), masks), 0.0)
+    # A uniform map, and an all-zero one that points nowhere: the mask's area fraction.
+    area = masks.mean(axis=(1, 2))
+    np.testing.assert_allclose(evaluate.mask_share(np.full(masks.shape, 3.0), masks), area)
+    np.testing.assert_allclose(evaluate.mask_share(np.zeros(masks.shape), masks), area)
+    # Half the mass on the mask, half spread evenly off it: 0.5, whatever the areas.
+    half = np.where(masks, 0.5 / masks.sum(axis=(1, 2), keepdims=True),
+                    0.5 / (~masks).sum(axis=(1, 2), keepdims=True))
+    np.testing.assert_allclose(evaluate.mask_share(half, masks), 0.5)
+    with pytest.raises(ValueError, match="non-negative"):
+        evaluate.mask_share(-np.ones(masks.shape), masks)
+    with pytest.raises(TypeError, match="boolean"):
+        evaluate.mask_share(np.ones(masks.shape), masks.astype(int))
+
+
+def test_a_map_that_ignores_the_class_has_sensitivity_1(course):
+    model, images = course
+    np.testing.assert_allclose(evaluate.class_sensitivity(model, images[:8], sobel_edges), 1.0)
+    scores = evaluate.class_sensitivity(model, images, grad_cam)
+    assert scores.shape == (32,) and scores.dtype == np.float64
+    assert np.all((scores >= -1) & (scores <= 1)) and np.median(scores) < 0.5
+
+
+def test_cam_of_opposite_classes_are_mirror_images():
+    # CAM on a global-average-pooling head: M^c = sum_k w_kc A^k. A class whose weights are
+    # the negative of another's gets the negative map; ranks reversed: correlation -1.
+    rng = np.random.default_rng(0)
+    inputs = keras.Input((6, 6, 1))
+    features = keras.layers.Conv2D(4, 3, padding="same", name="conv")(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D()(features)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="logits")(pooled))
+    kernel = rng.normal(size=(4, 1)).astype(np.float32)
+    model.get_layer("logits").set_weights([np.hstack([kernel, -kernel]), np.array([1.0, 0.0],
+                                                                                  np.float32)])
+    images = rng.uniform(size=(5, 6, 6, 1)).astype(np.float32)
+    signed_cam = functools.partial(evaluate_signed_cam, layer="conv")
+    other = 1 - np.asarray(model(images)).argmax(axis=1)  # the class each is not predicted as
+    np.testing.assert_allclose(
+        evaluate.class_sensitivity(model, images, signed_cam, other=other.tolist()), -1.0)
+
+
+def evaluate_signed_cam(model, images, class_index=None, layer=None):
+    """CAM before its ReLU: sum_k w_kc A^k, upsampling not needed (same size)."""
+    features = keras.Model(model.inputs[0], model.get_layer(layer).output)(images)
+    weights = model.get_layer("logits").get_weights()[0][:, class_index]  # (K, N)
+    return np.einsum("nhwk,kn->nhw", np.asarray(features), weights)
+
+
+def test_class_sensitivity_compares_the_predicted_class_with_the_other(course):
+    model, images = course
+    calls = []
+
+    def recording(model, images, class_index=None):
+        calls.append(list(class_index))
+        return saliency(model, images, class_index)
+
+    predicted = np.asarray(model(images[:6])).argmax(axis=1)
+    others = [(int(p) + 1) % 10 for p in predicted]
+    scores = evaluate.class_sensitivity(model, images[:6], recording, other=others)
+    assert calls == [predicted.tolist(), others]
+    np.testing.assert_allclose(
+        scores, evaluate.rank_correlation(saliency(model, images[:6], predicted.tolist()),
+                                          saliency(model, images[:6], others)))
+    # None: a seeded draw among the 9 classes each image is not predicted as.
+    draws = []
+    for seed in range(40):
+        calls.clear()
+        evaluate.class_sensitivity(model, images[:6], recording, seed=seed)
+        draws.append(calls[1])
+    draws = np.array(draws)
+    assert np.all(draws != predicted) and all(len(set(column)) == 9 for column in draws.T)
+    calls.clear()
+    evaluate.class_sensitivity(model, images[:6], recording, seed=5)
+    assert calls[1] == draws[5].tolist()
+    assert isinstance(evaluate.class_sensitivity(model, images[0], saliency), float)
+
+
+def test_class_sensitivity_errors(course):
+    model, images = course
+    predicted = int(np.asarray(model(images[:1])).argmax())
+    with pytest.raises(ValueError, match="must differ from each image's predicted class"):
+        evaluate.class_sensitivity(model, images[:1], saliency, other=predicted)
+    with pytest.raises(ValueError, match="out of range"):
+        evaluate.class_sensitivity(model, images[:2], saliency, other=10)
+    with pytest.raises(TypeError, match="function"):
+        evaluate.class_sensitivity(model, images[:2], "saliency")

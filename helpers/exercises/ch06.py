@@ -209,8 +209,11 @@ def gap_head_cases() -> list[tuple[np.ndarray, np.ndarray]]:
 
     The numbers of positions differ from case to case (so that a forgotten ``1 / Z`` shows),
     the weights have both signs (so that a forgotten ReLU shows), and ``|w * mean(A)|``
-    stays below 2 (so that no wrong answer divides by zero) while reaching about 1 (so that
-    the denominator's second term matters).
+    reaches about 1 (so that the denominator's second term matters). In the last case one
+    channel has ``w * mean(A) = -3``, below -2: there a ReLU applied after the division
+    turns the negative weight into a positive one (both numerator and denominator are
+    negative), so the place of the ReLU shows. No product is exactly -2, so no wrong answer
+    divides by zero.
     """
     rng = np.random.default_rng(606)
     cases = []
@@ -219,6 +222,11 @@ def gap_head_cases() -> list[tuple[np.ndarray, np.ndarray]]:
         weights = rng.uniform(-1.5, 1.5, size=(shape[0], shape[3])).round(3)
         weights[0, 0], weights[0, -1] = -abs(weights[0, 0]), abs(weights[0, -1]) + 0.5
         cases.append((activations.astype(np.float32), weights.astype(np.float32)))
+    activations = np.maximum(rng.normal(0.4, 1.0, size=(2, 3, 4, 5)), 0).round(3)
+    activations[0, ..., 1] = 1.5  # mean(A) = 1.5, and w = -2: w * mean(A) = -3
+    weights = rng.uniform(-1.0, 1.0, size=(2, 5)).round(3)
+    weights[0, 1], weights[0, 2] = -2.0, 1.2
+    cases.append((activations.astype(np.float32), weights.astype(np.float32)))
     return cases
 
 
@@ -264,9 +272,13 @@ def _gap_head_case(activations: np.ndarray, weights: np.ndarray) -> Case:
                 f"grad_cam_plus_plus_weights(activations, dense_weights) with activations of "
                 f"shape {activations.shape} and dense_weights of shape {weights.shape}",
                 expected, [
-        (w / (2 + w * mean), "channels whose Dense weight is negative came out negative; "
+        (w / (2 + w * mean), "channels whose Dense weight is negative came out nonzero; "
                              "Grad-CAM++ sums ReLU(G), and a negative gradient "
                              "counts 0: those channels weigh nothing."),
+        (np.maximum(w / (2 + w * mean), 0),
+         "the ReLU came after the division: where w_k mean(A^k) is below -2 the denominator "
+         "is negative too, and a channel with a negative weight comes out positive. The ReLU "
+         "belongs to the gradient, ReLU(G) with G = w / Z, before anything is divided."),
         (positive / (2 / positions + positive * mean),
          f"this took the gradient dy/dA_ij to be w; global average pooling divides "
          f"by the Z = h * w = {positions} positions, so it is w / Z."),
