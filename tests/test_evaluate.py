@@ -394,3 +394,24 @@ def test_class_sensitivity_errors(course):
         evaluate.class_sensitivity(model, images[:2], saliency, other=10)
     with pytest.raises(TypeError, match="function"):
         evaluate.class_sensitivity(model, images[:2], "saliency")
+
+
+def test_mean_interval_is_scipys_bootstrap_and_has_the_normal_width():
+    rng = np.random.default_rng(2)
+    values = rng.normal(3.0, 2.0, 400)
+    mean, low, high = evaluate.mean_interval(values)
+    assert mean == pytest.approx(values.mean()) and low < mean < high
+    expected = stats.bootstrap((values,), np.mean, n_resamples=9999, vectorized=True,
+                               rng=np.random.default_rng(0)).confidence_interval
+    assert (low, high) == pytest.approx((expected.low, expected.high))
+    # The central limit theorem: half-width 1.96 sigma / sqrt(n), within 10%.
+    assert (high - low) / 2 == pytest.approx(1.96 * values.std() / np.sqrt(400), rel=0.1)
+    # The same values, the same interval; no spread, no width.
+    assert evaluate.mean_interval(values) == (mean, low, high)
+    assert evaluate.mean_interval(np.full(10, 0.25)) == (0.25, 0.25, 0.25)
+    with pytest.raises(ValueError, match="at least 2 values"):
+        evaluate.mean_interval([1.0])
+    with pytest.raises(ValueError, match="NaN"):
+        evaluate.mean_interval([1.0, np.nan])
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        evaluate.mean_interval(values, confidence=95)
