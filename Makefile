@@ -10,7 +10,15 @@ export VENV
 setup:
 	@bash scripts/setup.sh
 
+# The page "Explain your own photo" runs EfficientNet-Lite0 in the browser: its weights and
+# the book's photos are exported into .explorer/ (git-ignored) when their sources change.
+EXPLORER_DATA := .explorer/explorer-data/model.js
+$(EXPLORER_DATA): scripts/export_tfjs.py helpers/imagenet.py helpers/data.py \
+		helpers/imagenet_classes.txt requirements.txt
+	$(BIN)/python scripts/export_tfjs.py
+
 book: setup
+	@$(MAKE) --no-print-directory $(EXPLORER_DATA)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "Open $(CURDIR)/_build/html/index.html in a browser."
 
