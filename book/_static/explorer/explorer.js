@@ -72,7 +72,7 @@
   }
 
   const pause = () => new Promise((resume) => setTimeout(resume, 0));
-  const percent = (p) => (100 * p).toFixed(p >= 0.995 || p < 0.001 ? 0 : 1) + "%";
+  const percent = (p) => (p < 0.001 ? "< 0.1%" : (100 * p).toFixed(p >= 0.995 ? 0 : 1) + "%");
 
   // -- what the browser must offer ------------------------------------------------------
   function missingFeatures() {
@@ -88,6 +88,44 @@
     const canvas = document.createElement("canvas");
     if (!canvas.getContext || !canvas.getContext("2d")) missing.push("the 2D canvas");
     return missing;
+  }
+
+  // The backend: WebAssembly (with SIMD: every browser since 2023), else WebGL on a graphics
+  // card, else plain JavaScript ("cpu"); not WebGL drawn in software (SwiftShader,
+  // llvmpipe), slower to start than the CPU backend (benchmarks/README.md).
+  // ?backend=cpu, webgl or wasm in the page's address chooses.
+  async function chooseBackend() {
+    const wanted = new URLSearchParams(location.search).get("backend");
+    const candidates = wanted ? [wanted]
+      : ["wasm", ...(hardwareWebGL() ? ["webgl"] : []), "cpu"];
+    for (const name of candidates) {
+      try {
+        if (name === "wasm" && !(await wasmReady())) continue;
+        if (await tf.setBackend(name)) {
+          tf.tidy(() => tf.add(tf.ones([2]), tf.ones([2])).dataSync());  // it really runs
+          return tf.getBackend();
+        }
+      } catch (error) {
+        api.backendErrors = (api.backendErrors || []).concat(`${name}: ${error}`);
+      }
+    }
+    await tf.setBackend("cpu");
+    return tf.getBackend();
+  }
+
+  // TensorFlow.js' WebAssembly binary comes in a script (wasm-simd.js: file:// pages may
+  // not fetch files), handed over as a blob: URL. One thread: several need a page served
+  // with cross-origin isolation, which a file never is.
+  async function wasmReady() {
+    if (typeof WebAssembly !== "object" || !tf.wasm || !window.TFJS_WASM_SIMD) return false;
+    tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
+    if (!(await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT"))) return false;
+    const binary = new Blob([fromZ85(window.TFJS_WASM_SIMD)], {type: "application/wasm"});
+    const url = URL.createObjectURL(binary);
+    // setWasmPaths wants all three names; with SIMD and one thread only the first is loaded.
+    tf.wasm.setWasmPaths({"tfjs-backend-wasm-simd.wasm": url, "tfjs-backend-wasm.wasm": url,
+                          "tfjs-backend-wasm-threaded-simd.wasm": url});
+    return true;
   }
 
   function hardwareWebGL() {
@@ -123,13 +161,34 @@
     return table;
   }
 
+  // Z85 text (scripts/export_tfjs.py, z85) -> bytes: five characters for four bytes.
+  const Z85 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+  const Z85_VALUE = new Uint8Array(128);
+  for (let i = 0; i < Z85.length; i++) Z85_VALUE[Z85.charCodeAt(i)] = i;
+
+  function fromZ85({bytes: length, z85: text}) {
+    const bytes = new Uint8Array(text.length / 5 * 4);
+    for (let i = 0, j = 0; i < text.length; i += 5, j += 4) {
+      let value = 0;
+      for (let k = 0; k < 5; k++) value = value * 85 + Z85_VALUE[text.charCodeAt(i + k)];
+      bytes[j] = value >>> 24;
+      bytes[j + 1] = (value >>> 16) & 255;
+      bytes[j + 2] = (value >>> 8) & 255;
+      bytes[j + 3] = value & 255;
+    }
+    return bytes.subarray(0, length);
+  }
+
+  // {bytes, z85} of zlib-compressed bytes -> the bytes.
+  async function inflateZ85(encoded) {
+    const stream = new Blob([fromZ85(encoded)]).stream()
+      .pipeThrough(new DecompressionStream("deflate"));
+    return new Uint8Array(await new Response(stream).arrayBuffer());
+  }
+
   async function decodeWeights(encoded, count) {
-    // base64 -> zlib -> byte planes (count low bytes, then count high bytes) -> float32
-    const binary = atob(encoded);
-    const packed = new Uint8Array(binary.length);
-    for (let i = 0; i < binary.length; i++) packed[i] = binary.charCodeAt(i);
-    const stream = new Blob([packed]).stream().pipeThrough(new DecompressionStream("deflate"));
-    const planes = new Uint8Array(await new Response(stream).arrayBuffer());
+    // Z85 -> zlib -> byte planes (count low bytes, then count high bytes) -> float32
+    const planes = await inflateZ85(encoded);
     if (planes.length !== 2 * count) {
       throw new Error(`the exported weights hold ${planes.length / 2} numbers, expected ${count}`);
     }
@@ -138,8 +197,8 @@
     return values;
   }
 
-  async function loadNetwork(spec) {
-    const values = await decodeWeights(spec.weights, spec.parameters);
+  // The network's tensors, on the current backend, from the decoded weights.
+  function buildNetwork(spec, values) {
     const tensor = (entry) => tf.tensor(
       values.subarray(entry.offset, entry.offset + entry.shape.reduce((a, b) => a * b, 1)),
       entry.shape, "float32");
@@ -213,11 +272,15 @@
     stages.push((t) => tf.sum(tf.slice(logitsOf(net, convolution(net.head, t, false)),
                                        [0, classIndex], [1, 1])));
     const inputs = [x];
-    for (const stage of stages.slice(0, -1)) {
-      inputs.push(tf.tidy(() => stage(inputs[inputs.length - 1])));
-    }
     let gradient = null;
     try {
+      for (const stage of stages.slice(0, -1)) {
+        inputs.push(tf.tidy(() => stage(inputs[inputs.length - 1])));
+        if (inputs.length % 6 === 0) {
+          await pause();
+          if (!wanted()) return null;
+        }
+      }
       for (let i = stages.length - 1; i >= 0; i--) {
         await pause();
         if (!wanted()) return null;
@@ -232,27 +295,92 @@
     }
   }
 
+  // TensorFlow.js 4.22's WebAssembly backend has the depthwise convolution but not its
+  // gradient with respect to the input, which the saliency needs: here it is, in plain
+  // JavaScript on the backend's memory. Each input pixel (i, j) of channel c collects
+  //   dx[i, j, c] = sum over the outputs (oi, oj) that see it, through tap (p, q), of
+  //                 dy[oi, oj, c] * filter[p, q, c]
+  // with i = oi * stride - padTop + p (the same for j): the forward sum, run backwards.
+  function registerDepthwiseGradient() {
+    const name = "DepthwiseConv2dNativeBackpropInput";
+    if (tf.getKernel(name, "wasm")) return;  // a later TensorFlow.js may have it
+    tf.registerKernel({kernelName: name, backendName: "wasm", kernelFunc: ({inputs, backend,
+                                                                           attrs}) => {
+      const {dy, filter} = inputs;
+      const info = tf.backend_util.computeConv2DInfo(
+        attrs.inputShape, filter.shape, attrs.strides, attrs.dilations, attrs.pad,
+        attrs.dimRoundingMode, true);
+      if (info.outChannels !== info.inChannels || info.dilationHeight !== 1 ||
+          info.dilationWidth !== 1) {
+        throw new Error(`${name}: only a channel multiplier of 1 and no dilation`);
+      }
+      const out = backend.makeOutput(info.inShape, "float32");  // may move the heap: first
+      const dx = backend.typedArrayFromHeap(out);
+      const g = backend.typedArrayFromHeap(dy), w = backend.typedArrayFromHeap(filter);
+      const {batchSize, inHeight, inWidth, inChannels: C, outHeight, outWidth, filterHeight,
+             filterWidth, strideHeight, strideWidth, padInfo} = info;
+      dx.fill(0);
+      for (let b = 0; b < batchSize; b++) {
+        for (let oi = 0; oi < outHeight; oi++) {
+          for (let oj = 0; oj < outWidth; oj++) {
+            const from = ((b * outHeight + oi) * outWidth + oj) * C;
+            for (let p = 0; p < filterHeight; p++) {
+              const i = oi * strideHeight - padInfo.top + p;
+              if (i < 0 || i >= inHeight) continue;
+              for (let q = 0; q < filterWidth; q++) {
+                const j = oj * strideWidth - padInfo.left + q;
+                if (j < 0 || j >= inWidth) continue;
+                const to = ((b * inHeight + i) * inWidth + j) * C, tap = (p * filterWidth + q) * C;
+                for (let c = 0; c < C; c++) dx[to + c] += g[from + c] * w[tap + c];
+              }
+            }
+          }
+        }
+      }
+      return out;
+    }});
+  }
+
   // -- pictures in, pictures out ----------------------------------------------------------
   function canvas2d(width, height) {
     const canvas = el("canvas", {width, height});
     return [canvas, canvas.getContext("2d", {willReadFrequently: true})];
   }
 
-  // The network's input from 224x224 RGBA pixels: (255 x - 127) / 128 with x = pixel / 255,
-  // as helpers.imagenet.preprocess.
-  function inputFrom(pixels) {
-    const values = new Float32Array(SIZE * SIZE * 3);
-    for (let i = 0, j = 0; i < pixels.length; i += 4, j += 3) {
-      values[j] = (pixels[i] - 127) / 128;
-      values[j + 1] = (pixels[i + 1] - 127) / 128;
-      values[j + 2] = (pixels[i + 2] - 127) / 128;
-    }
-    return tf.tensor4d(values, [1, SIZE, SIZE, 3]);
+  // The network's input from 224x224x3 values x in [0, 1]: (255 x - 127) / 128, as
+  // helpers.imagenet.preprocess.
+  function inputFrom(values) {
+    return tf.tensor4d(values.map((x) => (255 * x - 127) / 128), [1, SIZE, SIZE, 3]);
   }
 
-  async function bookPhotoPixels(name) {
+  // 224x224 RGBA pixels -> 224x224x3 values pixel / 255.
+  function valuesFrom(pixels) {
+    const values = new Float32Array(SIZE * SIZE * 3);
+    for (let i = 0, j = 0; i < pixels.length; i += 4, j += 3) {
+      values[j] = pixels[i] / 255;
+      values[j + 1] = pixels[i + 1] / 255;
+      values[j + 2] = pixels[i + 2] / 255;
+    }
+    return values;
+  }
+
+  // A book photo: {pixels, values}, the PNG's RGBA pixels (the upper 8 of 12 bits) and the
+  // 12-bit values x = (16 png + low) / 4080 (scripts/export_tfjs.py, photo_entry).
+  async function bookPhoto(name) {
+    const entry = window.EXPLORER_PHOTOS[name];
+    const pixels = await bookPhotoPixels(name, entry.png);
+    const low = await inflateZ85(entry.low);
+    const values = new Float32Array(SIZE * SIZE * 3);
+    for (let j = 0; j < values.length; j++) {
+      const nibble = (low[j >> 1] >> (4 * (j & 1))) & 15;
+      values[j] = (16 * pixels[4 * Math.floor(j / 3) + (j % 3)] + nibble) / 4080;
+    }
+    return {pixels, values};
+  }
+
+  async function bookPhotoPixels(name, url) {
     // The PNG's own pixels: no color management, no resampling (it is 224x224 already).
-    const blob = await (await fetchDataUrl(window.EXPLORER_PHOTOS[name])).blob();
+    const blob = await (await fetchDataUrl(url)).blob();
     const bitmap = await createImageBitmap(blob, {colorSpaceConversion: "none",
                                                   premultiplyAlpha: "none"});
     if (bitmap.width !== SIZE || bitmap.height !== SIZE) {
@@ -320,7 +448,8 @@
     context.fillRect(0, 0, SIZE, SIZE);
     context.drawImage(small, 0, 0, SIZE, SIZE);
     small.close();
-    return {pixels: context.getImageData(0, 0, SIZE, SIZE).data, width, height};
+    const pixels = context.getImageData(0, 0, SIZE, SIZE).data;
+    return {pixels, values: valuesFrom(pixels), width, height};
   }
 
   // values (224*224) in [0, 1] -> inferno colors blended over the photo with `alpha`.
@@ -411,7 +540,7 @@
         ui.drop, ui.privacy]),
       ui.status,
       el("div", {class: "explorer-classes"}, [
-        el("h3", {class: "explorer-heading", text: "Top 5 classes (probability p^c)"}),
+        el("h3", {class: "explorer-heading", text: "Top 5 classes, with their probabilities"}),
         ui.top5,
         el("div", {class: "explorer-row"}, [
           el("label", {for: "explorer-class", text: "Or any of the 1000 classes: "}),
@@ -425,7 +554,7 @@
           colorbar("0", "its maximum", "class activation map, as a fraction of its maximum")]),
         figure(ui.saliencyCanvas, ui.saliencyCaption, [
           colorbar("0", "99th percentile or more",
-                   "saliency |∂y^c/∂x|, as a fraction of its 99th percentile")])]));
+                   "saliency |∂yᶜ/∂x|, as a fraction of its 99th percentile")])]));
     root.dataset.state = "ready";
     return ui;
   }
@@ -453,27 +582,19 @@
     root.replaceChildren(el("p", {class: "explorer-message", role: "status",
       text: "Loading the network (EfficientNet-Lite0, 4.6 million weights)…"}));
 
-    // The backend: WebGL on a graphics card, else plain JavaScript ("cpu"), also where
-    // WebGL is drawn in software (SwiftShader, llvmpipe: slower to start than the CPU
-    // backend, see benchmarks/README.md). ?backend=cpu (or webgl) in the address chooses.
-    const wanted = new URLSearchParams(location.search).get("backend");
-    const candidates = wanted ? [wanted] : hardwareWebGL() ? ["webgl", "cpu"] : ["cpu"];
-    for (const name of candidates) {
-      try {
-        if (await tf.setBackend(name)) {
-          tf.tidy(() => tf.add(tf.ones([2]), tf.ones([2])).dataSync());  // it really runs
-          break;
-        }
-      } catch (error) { /* try the next */ }
-    }
-    await tf.ready();
-    api.backend = tf.getBackend();
-
-    const net = await loadNetwork(window.EXPLORER_MODEL);
+    api.backend = await chooseBackend();
+    const weights = await decodeWeights(window.EXPLORER_MODEL.weights,
+                                        window.EXPLORER_MODEL.parameters);
+    const net = buildNetwork(window.EXPLORER_MODEL, weights);
+    if (api.backend === "wasm") registerDepthwiseGradient();
     api.timings.modelLoaded = performance.now() - start;
     const ui = buildPage(net.classes);
-    const state = {generation: 0, features: null, input: null, pixels: null, probabilities: null,
-                   classIndex: null, cam: null, saliency: null, photo: null, saliencyFor: null};
+    // `requests` counts the reader's choices as they are made, `generation` the photos as
+    // they are explained: a saliency still wanted is one no newer choice has overtaken.
+    const state = {requests: 0, generation: 0, features: null, input: null, pixels: null,
+                   values: null,
+                   probabilities: null, classIndex: null, cam: null, saliency: null, photo: null,
+                   saliencyFor: null};
     let queue = Promise.resolve();
 
     function enqueue(task) {
@@ -532,7 +653,7 @@
       const cap = quantile(state.saliency, 0.99);
       paint(ui.saliencyContext, state.saliency.map((v) => (cap > 0 ? Math.min(1, v / cap) : 0)),
             null, 1);
-      ui.saliencyCaption.textContent = `Saliency of "${name}": |∂y^c/∂x|, largest over the ` +
+      ui.saliencyCaption.textContent = `Saliency of "${name}": |∂yᶜ/∂x|, largest over the ` +
         "color channels";
       ui.saliencyCanvas.setAttribute("aria-label", ui.saliencyCaption.textContent);
     }
@@ -540,13 +661,14 @@
     // After a photo or a class: the saliency, one forward and one backward pass, later, so
     // that the map and the classes are on screen first. Skipped if something newer came.
     function scheduleSaliency() {
-      const key = `${state.generation}:${state.classIndex}`;
+      const key = `${state.generation}:${state.classIndex}`, request = state.requests;
+      const wanted = () => request === state.requests;
       enqueue(async () => {
-        await pause();
-        if (key !== `${state.generation}:${state.classIndex}`) return;
+        // A moment for the reader's next click (or the next keystroke) to overtake it.
+        await new Promise((resume) => setTimeout(resume, 100));
+        if (!wanted()) return;
         const began = performance.now();
-        const map = await saliencyMap(net, state.input, state.classIndex,
-                                      () => key === `${state.generation}:${state.classIndex}`);
+        const map = await saliencyMap(net, state.input, state.classIndex, wanted);
         if (!map) return;
         state.saliency = await map.data();
         map.dispose();
@@ -556,14 +678,15 @@
       });
     }
 
-    function explain(pixels, label) {
+    function explain({pixels, values}, label) {
       const began = performance.now();
       state.generation += 1;
       if (state.input) state.input.dispose();
       if (state.features) state.features.dispose();
       state.pixels = pixels;
+      state.values = values;
       state.photo = label;
-      state.input = inputFrom(pixels);
+      state.input = inputFrom(values);
       state.features = tf.tidy(() => featureMaps(net, state.input, true));
       const logits = logitsOf(net, state.features);
       const probabilities = tf.softmax(logits);
@@ -596,19 +719,21 @@
                                         Object.keys(window.EXPLORER_PHOTOS).join(", ")));
       }
       ui.photo.value = name;
+      state.requests += 1;
       return enqueue(async () => {
         setStatus(ui, `Explaining ${name}…`);
         await pause();
-        explain(await bookPhotoPixels(name), name);
+        explain(await bookPhoto(name), name);
         scheduleSaliency();
       });
     };
 
     api.showFile = (file) => {
+      state.requests += 1;
       return enqueue(async () => {
         setStatus(ui, `Reading "${file.name}"…`);
         await pause();
-        const {pixels, width, height} = await filePixels(file);
+        const {pixels, values, width, height} = await filePixels(file);
         let option = ui.photo.querySelector("option[data-own]");
         if (!option) {
           option = el("option", {"data-own": true});
@@ -617,7 +742,7 @@
         option.value = "";
         option.textContent = `your photo: ${file.name}`;
         ui.photo.value = "";
-        explain(pixels, `"${file.name}" (${width} x ${height}, resized to 224 x 224)`);
+        explain({pixels, values}, `"${file.name}" (${width} x ${height}, resized to 224 x 224)`);
         scheduleSaliency();
       });
     };
@@ -626,6 +751,7 @@
       if (!Number.isInteger(index) || index < 0 || index >= net.classes.length) {
         return Promise.reject(new Error(`a class index is an integer from 0 to 999, got ${index}`));
       }
+      state.requests += 1;
       return enqueue(async () => {
         const began = performance.now();
         state.classIndex = index;
@@ -637,6 +763,7 @@
       });
     };
 
+    api.requests = () => state.requests;
     api.idle = async () => {
       let seen;
       do {
@@ -649,7 +776,7 @@
       photo: state.photo, classIndex: state.classIndex, backend: api.backend,
       status: ui.status.textContent, statusKind: ui.status.className,
       probabilities: Array.from(state.probabilities),
-      cam: toBase64(state.cam), pixels: toBase64(state.pixels),
+      cam: toBase64(state.cam), pixels: toBase64(state.pixels), values: toBase64(state.values),
       saliency: state.saliencyFor === `${state.generation}:${state.classIndex}`
         ? toBase64(state.saliency) : null,
     });
