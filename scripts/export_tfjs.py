@@ -62,6 +62,9 @@ COMPOSITE = "chelsea|coffee"
 COMPOSITE_COLUMNS = slice(56, 168)
 
 
+FLOAT16_MAX = float(np.finfo(np.float16).max)
+
+
 class _Weights:
     """The float16 numbers of every layer, one after the other, and where each starts."""
 
@@ -70,9 +73,10 @@ class _Weights:
         self.size = 0
 
     def add(self, array: np.ndarray) -> dict:
-        array = np.ascontiguousarray(array, dtype="<f2")
-        if not np.isfinite(array).all():
+        array = np.asarray(array, dtype=np.float64)
+        if not np.isfinite(array).all() or np.abs(array).max(initial=0) > FLOAT16_MAX:
             raise ValueError(f"a weight of shape {array.shape} overflows float16")
+        array = np.ascontiguousarray(array, dtype="<f2")
         entry = {"offset": self.size, "shape": list(array.shape)}
         self.parts.append(array.ravel())
         self.size += array.size

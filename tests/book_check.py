@@ -562,6 +562,8 @@ def test_explorer_is_keyboard_usable(browser, explorer_tab):
     for control in ("explorer-file", "explorer-class", "explorer-opacity"):
         assert control in reached, f"Tab never reaches #{control}: {reached}"
     assert reached.count("explorer-class") >= 1 and "explorer-button" in reached
+    assert browser.evaluate(session, "document.getElementById('explorer-class').list"
+                                     ".options.length") == 1000, "the class names to pick from"
 
     second = browser.evaluate(session, "(() => { const li = document.querySelectorAll("
                                        "'#explorer li[data-class-index]')[1]; "

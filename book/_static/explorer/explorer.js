@@ -544,7 +544,7 @@
         ui.top5,
         el("div", {class: "explorer-row"}, [
           el("label", {for: "explorer-class", text: "Or any of the 1000 classes: "}),
-          ui.classInput, ui.classButton])]),
+          ui.classInput, ui.classList, ui.classButton])]),
       el("div", {class: "explorer-figures"}, [
         figure(ui.photoCanvas, ui.photoCaption),
         figure(ui.camCanvas, ui.camCaption, [
@@ -591,10 +591,9 @@
     const ui = buildPage(net.classes);
     // `requests` counts the reader's choices as they are made, `generation` the photos as
     // they are explained: a saliency still wanted is one no newer choice has overtaken.
-    const state = {requests: 0, generation: 0, features: null, input: null, pixels: null,
-                   values: null,
-                   probabilities: null, classIndex: null, cam: null, saliency: null, photo: null,
-                   saliencyFor: null};
+    const state = {requests: 0, generation: 0, photo: null, pixels: null, values: null,
+                   input: null, features: null, probabilities: null, classIndex: null,
+                   cam: null, saliency: null, saliencyFor: null};
     let queue = Promise.resolve();
 
     function enqueue(task) {
