@@ -68,7 +68,7 @@ fi
 # Apache-2.0 licence notice) and the WebAssembly backend, whose SIMD binary is wrapped in a
 # script (a page opened from file:// may not fetch a .wasm file; it may run a <script>).
 TFJS_VERSION=4.22.0
-if [ "$(cat .tfjs/.version 2>/dev/null)" != "$TFJS_VERSION" ]; then
+if [ "$(cat .tfjs/.version 2>/dev/null)" != "$TFJS_VERSION" ] || [ ! -f .tfjs/static/tfjs/wasm-simd.js ]; then
     if command -v npm >/dev/null 2>&1; then
         say "installing TensorFlow.js $TFJS_VERSION from npm into .tfjs/"
         tmp=$(mktemp -d)

@@ -493,14 +493,24 @@ def bad_inputs(tmp_path_factory):
     return files, expected
 
 
-def _open_file(browser, session, path: Path) -> dict:
-    """``path`` chosen in the page's file picker, as a reader would; the page's result
-    once it has answered (the picture explained, or a message)."""
+def _open_file(browser, session, path: Path, drop: bool = False) -> dict:
+    """``path`` chosen in the page's file picker (or, ``drop``, dragged from the desktop and
+    dropped on the explorer), as a reader would; the page's result once it has answered
+    (the picture explained, or a message)."""
     before = browser.evaluate(session, "explorer.requests()")
-    handle = browser.call("Runtime.evaluate", session,
-                          expression="document.getElementById('explorer-file')")
-    browser.call("DOM.setFileInputFiles", session, files=[str(path)],
-                 objectId=handle["result"]["objectId"])
+    if drop:
+        x, y = browser.evaluate(session, "(() => { const box = document.getElementById("
+                                         "'explorer'); box.scrollIntoView(); const r = "
+                                         "box.getBoundingClientRect(); "
+                                         "return [r.left + r.width / 2, r.top + 60]; })()")
+        data = {"items": [], "files": [str(path)], "dragOperationsMask": 1}
+        for kind in ("dragEnter", "dragOver", "drop"):
+            browser.call("Input.dispatchDragEvent", session, type=kind, x=x, y=y, data=data)
+    else:
+        handle = browser.call("Runtime.evaluate", session,
+                              expression="document.getElementById('explorer-file')")
+        browser.call("DOM.setFileInputFiles", session, files=[str(path)],
+                     objectId=handle["result"]["objectId"])
     browser.evaluate(session, f"new Promise((done) => {{ const wait = () => "
                               f"explorer.requests() > {before} ? done() : setTimeout(wait, 20); "
                               "wait(); }).then(() => explorer.idle())")
@@ -508,8 +518,9 @@ def _open_file(browser, session, path: Path) -> dict:
 
 
 def test_explorer_takes_bad_inputs(browser, explorer_tab, reference, bad_inputs):
-    """A text file renamed .jpg, a 6000x4000 photo, a transparent PNG and a grayscale JPEG,
-    opened with the page's file picker: a clear message, or a correct result."""
+    """A text file renamed .jpg, a 6000x4000 photo, a transparent PNG (opened with the
+    page's file picker) and a grayscale JPEG (dropped on it): a clear message, or a
+    correct result."""
     import numpy as np
 
     session, (files, expected) = explorer_tab, bad_inputs
@@ -528,7 +539,7 @@ def test_explorer_takes_bad_inputs(browser, explorer_tab, reference, bad_inputs)
     assert abs(huge["probabilities"][cat.argmax()] - cat.max()) < 0.1
 
     for name in ("transparent", "gray"):
-        result = _open_file(browser, session, files[name])
+        result = _open_file(browser, session, files[name], drop=name == "gray")
         pixels = _rgb(result["pixels"])
         picture = expected[name] if expected[name].ndim == 3 else np.dstack([expected[name]] * 3)
         assert np.abs(pixels.astype(int) - picture).max() <= 1, f"{name}: other pixels"
@@ -629,16 +640,16 @@ def test_explorer_reads_in_both_themes_and_on_a_phone(browser, explorer_tab):
         assert worst and worst[0][0] >= 4.5, f"{theme} theme: low contrast {worst}"
     browser.screenshot(session, SCREENSHOTS / "book--explorer-dark.png")
     browser.evaluate(session, "document.documentElement.dataset.theme = 'light'")
-    browser.call("Emulation.setDeviceMetricsOverride", session, width=375, height=800,
-                 deviceScaleFactor=1, mobile=True)
-    browser.evaluate(session, "document.activeElement.blur(); window.scrollTo(0, 0)")
-    overflow = browser.evaluate(session, "new Promise((done) => requestAnimationFrame(() => "
-                                         "done((() => { const box = document.getElementById("
-                                         "'explorer'); return [box.scrollWidth - box.clientWidth,"
-                                         " box.getBoundingClientRect().right]; })())))")
-    browser.screenshot(session, SCREENSHOTS / "book--explorer-phone.png", width=375)
-    browser.call("Emulation.setDeviceMetricsOverride", session, width=WIDTH, height=900,
-                 deviceScaleFactor=1, mobile=False)
+
+    # A phone: the page opened afresh at 375 pixels.
+    target, phone = browser.open(EXPLORER.as_uri(), width=375, mobile=True)
+    browser.evaluate(phone, EXPLORER_STARTED)
+    overflow = browser.evaluate(phone, "(() => { const box = document.getElementById("
+                                       "'explorer'); return [box.scrollWidth - box.clientWidth,"
+                                       " box.getBoundingClientRect().right]; })()")
+    browser.screenshot(phone, SCREENSHOTS / "book--explorer-phone.png", width=375)
+    errors, requests = browser.close_tab(target, phone)
+    assert not errors and not requests
     assert overflow[0] <= 0 and overflow[1] <= 375, f"wider than a phone: {overflow}"
 
 
