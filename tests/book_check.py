@@ -680,8 +680,10 @@ def test_explorer_without_webassembly_webgl_or_a_recent_browser(browser):
     target, session = browser.open(EXPLORER.as_uri(), before_scripts=NO_WASM_NO_WEBGL)
     browser.evaluate(session, EXPLORER_STARTED)
     result = browser.evaluate(session, "explorer.result()")
+    text = browser.evaluate(session, "document.getElementById('explorer').innerText")
     errors, requests = browser.close_tab(target, session)
     assert result["backend"] == "cpu" and result["classIndex"] == 285, result["status"]
+    assert "without WebAssembly" in text, "the reader is told why it is slow"
     assert not errors and not requests
 
     target, session = browser.open(EXPLORER.as_uri(), before_scripts=TOO_OLD)

@@ -421,27 +421,38 @@
       throw new UserError(`${name} is ${(file.size / 1e6).toFixed(0)} MB; this page reads ` +
                           `pictures up to ${MAX_FILE_BYTES / 1e6} MB.`);
     }
-    let full;
+    const notAPicture = new UserError(`${name} is not a picture this browser can read (its ` +
+                                      "bytes are not a JPEG, PNG, WebP, GIF or BMP image).");
+    // Its size first, from the file's header (an <img> decodes only when drawn), so that a
+    // huge picture is refused before it is decoded.
+    const url = URL.createObjectURL(file);
+    let width, height;
     try {
-      full = await withTimeout(createImageBitmap(file), DECODE_TIMEOUT,
-                               `${name} took more than ${DECODE_TIMEOUT / 1000} s to decode.`);
+      const image = new Image();
+      await withTimeout(new Promise((loaded, failed) => {
+        image.onload = loaded;
+        image.onerror = failed;
+        image.src = url;
+      }), DECODE_TIMEOUT, `${name} took more than ${DECODE_TIMEOUT / 1000} s to read.`);
+      [width, height] = [image.naturalWidth, image.naturalHeight];
     } catch (error) {
-      if (error instanceof UserError) throw error;
-      throw new UserError(`${name} is not a picture this browser can read (its bytes are not ` +
-                          "a JPEG, PNG, WebP, GIF or BMP image).");
+      throw error instanceof UserError ? error : notAPicture;
+    } finally {
+      URL.revokeObjectURL(url);
     }
-    const {width, height} = full;
+    if (!width || !height) throw notAPicture;
     if (width * height > MAX_PIXELS) {
-      full.close();
       throw new UserError(`${name} is ${width} x ${height} pixels; this page reads pictures ` +
                           `up to ${MAX_PIXELS / 1e6} million pixels.`);
     }
-    let small = full;
-    if (width !== SIZE || height !== SIZE) {
-      // The browser's high-quality resampling (anti-aliased), from the decoded picture.
-      small = await createImageBitmap(full, {resizeWidth: SIZE, resizeHeight: SIZE,
-                                             resizeQuality: "high"});
-      full.close();
+    // Decoded and resized to 224 x 224 by the browser (high quality: anti-aliased).
+    let small;
+    try {
+      small = await withTimeout(
+        createImageBitmap(file, {resizeWidth: SIZE, resizeHeight: SIZE, resizeQuality: "high"}),
+        DECODE_TIMEOUT, `${name} took more than ${DECODE_TIMEOUT / 1000} s to decode.`);
+    } catch (error) {
+      throw error instanceof UserError ? error : notAPicture;
     }
     const [, context] = canvas2d(SIZE, SIZE);
     context.fillStyle = "#ffffff";
@@ -501,6 +512,9 @@
     const photoNames = Object.keys(window.EXPLORER_PHOTOS);
     const ui = {};
     ui.status = el("p", {class: "explorer-status", role: "status", "aria-live": "polite"});
+    ui.backend = el("p", {class: "explorer-hint", text: api.backend === "wasm" ? "" :
+      `This browser runs the network without WebAssembly (switched off, or missing), with ` +
+      `TensorFlow.js' ${api.backend} backend: it works, more slowly (a photo takes seconds).`});
     ui.photo = el("select", {id: "explorer-photo", class: "explorer-control"}, photoNames.map(
       (name) => el("option", {value: name, text: name === COMPOSITE
         ? "chelsea | coffee (chapter 06's two-object composite)" : name})));
@@ -537,7 +551,7 @@
       el("div", {class: "explorer-controls"}, [
         el("div", {class: "explorer-row"}, [
           el("label", {for: "explorer-photo", text: "A photo of the book: "}), ui.photo]),
-        ui.drop, ui.privacy]),
+        ui.drop, ui.privacy, ui.backend]),
       ui.status,
       el("div", {class: "explorer-classes"}, [
         el("h3", {class: "explorer-heading", text: "Top 5 classes, with their probabilities"}),
