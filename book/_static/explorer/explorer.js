@@ -3,9 +3,10 @@
  *
  * The network is the one `helpers.imagenet.load_model()` builds, exported by
  * scripts/export_tfjs.py into window.EXPLORER_MODEL (layer order and weight layout are
- * documented there); the book's photos come in window.EXPLORER_PHOTOS as PNG data: URLs
- * of the 224x224 pixels `helpers.load_photo(name, size=224)` gives. Both are <script>
- * files, because a page opened from file:// may not fetch() anything.
+ * documented there); the book's photos come in window.EXPLORER_PHOTOS, the 224x224 pixels
+ * `helpers.load_photo(name, size=224)` gives to 12 bits (a PNG data: URL of the upper 8,
+ * the lower 4 beside it). Both are <script> files, because a page opened from file:// may
+ * not fetch() anything.
  *
  * The forward pass is written here with TensorFlow.js operations, layer by layer:
  * convolution (batch norm folded in), ReLU6, residual sums, global average pooling, Dense.
@@ -18,9 +19,16 @@
  *       as helpers.explain.saliency.
  * A new class reuses the last A: one 7x7x1280 by 1280 product.
  *
- * For tests and benchmarks, window.explorer exposes: ready (a promise: the first
- * explanation is shown), showPhoto(name), showClass(index), idle(), result(), timings,
- * backend. The top-5 list is in the DOM as <li data-class-index data-probability>.
+ * Backends: WebAssembly (SIMD, one thread; its binary comes in wasm-simd.js, and the one
+ * gradient kernel it lacks is registered below), else WebGL on a graphics card, else plain
+ * JavaScript. One job at a time (a queue); the saliency runs after the map, in stages, and
+ * gives way to the reader's next choice.
+ *
+ * For tests and benchmarks (tests/book_check.py, benchmarks/bench_explorer.py),
+ * window.explorer exposes: ready (a promise: the first explanation is shown),
+ * showPhoto(name), showFile(file), showClass(index) (promises: top 5 and map shown),
+ * idle() (the saliency too), result(), requests(), timings, backend. The top-5 list is in
+ * the DOM as <li data-class-index data-probability>.
  */
 (function () {
   "use strict";
