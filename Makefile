@@ -10,7 +10,21 @@ export VENV
 setup:
 	@bash scripts/setup.sh
 
+# The page "Explain your own photo" runs EfficientNet-Lite0 in the browser: its weights and
+# the book's photos are exported into .explorer/ (git-ignored) when their sources change.
+EXPLORER_DATA := .explorer/explorer-data/model.js
+$(EXPLORER_DATA): scripts/export_tfjs.py helpers/imagenet.py helpers/data.py \
+		helpers/imagenet_classes.txt requirements.txt
+	$(BIN)/python scripts/export_tfjs.py
+
+# Sphinx copies the static files only when it writes a page: a changed script or export
+# alone would leave the built book's copies stale, so the explorer's page is written again.
+EXPLORER_PAGE := _build/html/book/explorer.html
+
 book: setup
+	@$(MAKE) --no-print-directory $(EXPLORER_DATA)
+	@if [ -f $(EXPLORER_PAGE) ] && [ -n "$$(find .explorer .tfjs/static book/_static -newer \
+		$(EXPLORER_PAGE) -type f | head -n 1)" ]; then rm -f $(EXPLORER_PAGE); fi
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "Open $(CURDIR)/_build/html/index.html in a browser."
 

@@ -6,6 +6,7 @@
 #   2. Fashion-MNIST from Debian's `dataset-fashion-mnist` (where apt-get runs as root)
 #   3. Debian's `chromium`, which the tests use to open the built book like a reader
 #   4. MathJax 3 from npm into .mathjax/, which the book ships so its math renders offline
+#   5. TensorFlow.js from npm into .tfjs/, which the book ships for "Explain your own photo"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -58,5 +59,31 @@ if [ "$(cat .mathjax/.version 2>/dev/null)" != "$MATHJAX_VERSION" ]; then
         rm -rf "$tmp"
     else
         say "npm not found: cannot install MathJax, so \`make book\` fails; install Node.js and npm."
+    fi
+fi
+
+# 5. TensorFlow.js, copied into the built book (_config.yml: html_static_path) for the page
+# "Explain your own photo" (book/explorer.md), which runs EfficientNet-Lite0 in the reader's
+# browser without a network: the browser bundle tf.min.js (its first lines carry its
+# Apache-2.0 licence notice) and the WebAssembly backend, whose SIMD binary is wrapped in a
+# script (a page opened from file:// may not fetch a .wasm file; it may run a <script>).
+TFJS_VERSION=4.22.0
+if [ "$(cat .tfjs/.version 2>/dev/null)" != "$TFJS_VERSION" ] || [ ! -f .tfjs/static/tfjs/wasm-simd.js ]; then
+    if command -v npm >/dev/null 2>&1; then
+        say "installing TensorFlow.js $TFJS_VERSION from npm into .tfjs/"
+        tmp=$(mktemp -d)
+        (cd "$tmp" && npm pack --silent "@tensorflow/tfjs@$TFJS_VERSION" \
+            "@tensorflow/tfjs-backend-wasm@$TFJS_VERSION" >/dev/null \
+            && mkdir tfjs wasm && tar xzf tensorflow-tfjs-"$TFJS_VERSION".tgz -C tfjs \
+            && tar xzf tensorflow-tfjs-backend-wasm-*.tgz -C wasm)
+        rm -rf .tfjs && mkdir -p .tfjs/static/tfjs
+        cp "$tmp/tfjs/package/dist/tf.min.js" "$tmp/wasm/package/dist/tf-backend-wasm.min.js" \
+            .tfjs/static/tfjs/
+        "$VENV/bin/python" scripts/export_tfjs.py --wasm \
+            "$tmp/wasm/package/dist/tfjs-backend-wasm-simd.wasm" .tfjs/static/tfjs/wasm-simd.js
+        echo "$TFJS_VERSION" > .tfjs/.version
+        rm -rf "$tmp"
+    else
+        say "npm not found: cannot install TensorFlow.js, so \`make book\` fails; install Node.js and npm."
     fi
 fi

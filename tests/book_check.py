@@ -10,7 +10,18 @@ network switched off, as on a train or behind a firewall, and must show:
 - every image loaded (natural width > 0), each chapter at least as many as its figures;
 - no error in the browser's console, and no request for anything outside the book.
 
-A full-page screenshot of each page goes to ``_build/screenshots/`` for a person to look at.
+"Explain your own photo" (``book/explorer.md``), which runs EfficientNet-Lite0 in the page
+with TensorFlow.js, is checked further (issue 18): on every photo the page ships, its input
+is ``helpers.load_photo(name, size=224)`` to 12 bits, its probabilities are within 0.01 of
+``helpers.imagenet``'s with the same top class, its class map correlates above 0.99 with
+``helpers.explain.cam`` (and chelsea's saliency with ``helpers.explain.saliency``); bad
+files, the keyboard, both themes, a phone's width and browsers without WebAssembly, WebGL
+or ``DecompressionStream`` are tried. ``helpers``' side is computed in a thread while
+Chromium opens the other pages.
+
+A full-page screenshot of each page goes to ``_build/screenshots/`` for a person to look at
+(the explorer's with the cat's class map, and in the dark theme, on a phone and on chapter
+06's composite).
 Chromium is driven over the DevTools protocol through a pipe (``--remote-debugging-pipe``),
 so this needs nothing beyond the standard library and Debian's chromium.
 ``BOOK_HTML`` names another built book to check (default ``_build/html``).
@@ -63,6 +74,8 @@ REPORT = """(async () => {
     Promise.all([...document.images].map((img) => img.decode().catch(() => null))),
     sleep(20000)]);
   await document.fonts.ready;
+  // "Explain your own photo": its first explanation on screen (or its message).
+  if (window.explorer && window.explorer.ready) await window.explorer.ready.catch(() => null);
   // All the prose, hidden dropdowns included, without code (which may quote TeX).
   const prose = document.body.cloneNode(true);
   prose.querySelectorAll("pre, code, script, style, textarea").forEach((e) => e.remove());
@@ -151,36 +164,63 @@ class Chromium:
                       for e in self.events):
             self.events.append(self._next_message(deadline))
 
-    def visit(self, url: str, screenshot: Path) -> dict:
-        """Open ``url`` offline in a new tab; its report, console errors and requests."""
+    def open(self, url: str, width: int = WIDTH, mobile: bool = False,
+             before_scripts: str | None = None) -> tuple[str, str]:
+        """Open ``url`` offline in a new tab ``width`` pixels wide, running
+        ``before_scripts`` (JavaScript) before the page's own; its (target, session)."""
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
         session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.call(f"{domain}.enable", session)
         self.call("Network.emulateNetworkConditions", session, offline=True, latency=0,
                   downloadThroughput=-1, uploadThroughput=-1)
-        self.call("Emulation.setDeviceMetricsOverride", session, width=WIDTH, height=900,
-                  deviceScaleFactor=1, mobile=False)
+        self.call("Emulation.setDeviceMetricsOverride", session, width=width, height=900,
+                  deviceScaleFactor=1, mobile=mobile)
+        if before_scripts:
+            self.call("Page.addScriptToEvaluateOnNewDocument", session, source=before_scripts)
         self.call("Page.navigate", session, url=url)
         self.wait_for("Page.loadEventFired", session)
-        result = self.call("Runtime.evaluate", session, expression=REPORT, awaitPromise=True,
-                           returnByValue=True, timeout=TIMEOUT * 1000)
+        return target, session
+
+    def evaluate(self, session: str, expression: str):
+        """The value of a JavaScript expression in the tab, promises awaited."""
+        result = self.call("Runtime.evaluate", session, expression=expression,
+                           awaitPromise=True, returnByValue=True, timeout=TIMEOUT * 1000)
         if "exceptionDetails" in result:
-            raise RuntimeError(f"the report script failed: {result['exceptionDetails']}")
-        report = result["result"]["value"]
-        height = min(report["height"], MAX_HEIGHT)
+            details = result["exceptionDetails"]
+            raise RuntimeError(f"{expression[:80]!r} failed: "
+                               f"{details.get('exception', {}).get('description', details)}")
+        return result["result"].get("value")
+
+    def screenshot(self, session: str, path: Path, width: int = WIDTH) -> None:
+        """The whole page (at most MAX_HEIGHT pixels high) as a PNG at ``path``."""
+        height = min(self.evaluate(session, "document.documentElement.scrollHeight"),
+                     MAX_HEIGHT)
         shot = self.call("Page.captureScreenshot", session, format="png",
                          captureBeyondViewport=True,
-                         clip={"x": 0, "y": 0, "width": WIDTH, "height": height, "scale": 1})
-        screenshot.write_bytes(base64.b64decode(shot["data"]))
+                         clip={"x": 0, "y": 0, "width": width, "height": height, "scale": 1})
+        path.write_bytes(base64.b64decode(shot["data"]))
+
+    def close_tab(self, target: str, session: str) -> tuple[list[str], list[str]]:
+        """Close the tab; its console errors and the requests it made outside the book."""
         self.call("Target.closeTarget", targetId=target)
         events = [e for e in self.events if e.get("sessionId") == session]
         self.events = [e for e in self.events if e.get("sessionId") != session]
-        report["errors"] = console_errors(events)
-        report["requests"] = sorted({e["params"]["request"]["url"] for e in events
-                                     if e.get("method") == "Network.requestWillBeSent"
-                                     and not e["params"]["request"]["url"].startswith(
-                                         ("file:", "data:", "blob:", "about:"))})
+        requests = sorted({e["params"]["request"]["url"] for e in events
+                           if e.get("method") == "Network.requestWillBeSent"
+                           and not e["params"]["request"]["url"].startswith(
+                               ("file:", "data:", "blob:", "about:"))})
+        return console_errors(events), requests
+
+    def visit(self, url: str, screenshot: Path) -> dict:
+        """Open ``url`` offline in a new tab; its report, console errors and requests."""
+        target, session = self.open(url)
+        try:
+            report = self.evaluate(session, REPORT)
+        except RuntimeError as err:
+            raise RuntimeError(f"the report script failed: {err}") from None
+        self.screenshot(session, screenshot)
+        report["errors"], report["requests"] = self.close_tab(target, session)
         return report
 
     def close(self):
@@ -278,3 +318,378 @@ def test_pages_with_math_exist():
     page = HTML / "notebooks" / "01_convolution.html"
     assert page.is_file(), f"{page} was not built; run `make book`"
     assert page.read_text().count('class="math') > 10
+
+
+# -- "Explain your own photo" (book/explorer.md): the network in the browser ---------------
+EXPLORER = HTML / "book" / "explorer.html"
+#: The page's first explanation on screen (its top 5 and class map)...
+EXPLORER_STARTED = ("new Promise((done) => { const wait = () => window.explorer && "
+                    "explorer.ready ? done() : setTimeout(wait, 20); wait(); })"
+                    ".then(() => explorer.ready)")
+#: ... and its saliency too.
+EXPLORER_READY = EXPLORER_STARTED + ".then(() => explorer.idle())"
+
+
+def _export_script():
+    """scripts/export_tfjs.py as a module: the photos the page ships, made the same way."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("export_tfjs", ROOT / "scripts" /
+                                                  "export_tfjs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _reference():
+    """What ``helpers`` says on every photo the page ships: the photos in [0, 1], the
+    probabilities, the top class, its CAM (``helpers.explain.cam``) and chelsea's saliency."""
+    import numpy as np
+
+    import helpers
+
+    helpers.setup()
+    photos = _export_script().book_photos()
+    names = list(photos)
+    model = helpers.imagenet.load_model()
+    x = helpers.imagenet.preprocess(np.stack([photos[name] for name in names]))
+    probabilities = np.asarray(model(x, training=False))
+    top = probabilities.argmax(axis=1)
+    cams = helpers.explain.cam(model, x, class_index=top.tolist(), layer="head_relu")
+    saliency = helpers.explain.saliency(model, x[names.index("chelsea")])
+    return {"names": names, "photos": photos, "model": model,
+            "probabilities": dict(zip(names, probabilities, strict=True)),
+            "top": dict(zip(names, top.tolist(), strict=True)),
+            "cams": dict(zip(names, cams, strict=True)), "saliency": saliency}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def reference():
+    """:func:`_reference`, computed in a thread from the first test on, while Chromium
+    opens the pages (TensorFlow on one core, the browser on the other): a future."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if CHROMIUM is None:  # every test is skipped: nothing to compare with
+        yield None
+        return
+    with ThreadPoolExecutor(1) as pool:
+        yield pool.submit(_reference)
+
+
+def _predict(reference, images):
+    """helpers.imagenet's probabilities for images in [0, 1] of any size, ``(N, 1000)``."""
+    import numpy as np
+
+    import helpers
+
+    model = reference.result()["model"]
+    return np.asarray(model(helpers.imagenet.preprocess(np.asarray(images)), training=False))
+
+
+def _floats(encoded: str):
+    import numpy as np
+
+    return np.frombuffer(base64.b64decode(encoded), np.float32)
+
+
+def _rgb(encoded: str):
+    import numpy as np
+
+    return np.frombuffer(base64.b64decode(encoded), np.uint8).reshape(224, 224, 4)[..., :3]
+
+
+def _correlations(a, b) -> tuple[float, float]:
+    from scipy.stats import pearsonr, spearmanr
+
+    return float(pearsonr(a.ravel(), b.ravel())[0]), float(spearmanr(a.ravel(), b.ravel())[0])
+
+
+def _agrees(result: dict, expected_probabilities, expected_top: int, label: str) -> None:
+    import numpy as np
+
+    probabilities = np.asarray(result["probabilities"])
+    gap = np.abs(probabilities - expected_probabilities).max()
+    assert gap < 0.01, f"{label}: probabilities differ from helpers.imagenet by up to {gap:.4f}"
+    assert int(probabilities.argmax()) == expected_top == result["classIndex"], (
+        f"{label}: top class {probabilities.argmax()} in the page, {expected_top} in helpers")
+
+
+@pytest.fixture(scope="module")
+def explorer_tab(browser):
+    assert EXPLORER.is_file(), f"{EXPLORER} was not built; run `make book`"
+    target, session = browser.open(EXPLORER.as_uri())
+    browser.evaluate(session, EXPLORER_READY)
+    yield session
+    errors, requests = browser.close_tab(target, session)
+    assert not errors, f"explorer: console errors: {errors}"
+    assert not requests, f"explorer: asks the network for {requests}"
+
+
+def test_explorer_matches_helpers_on_every_photo(browser, explorer_tab, reference):
+    """Point 3 of issue 18: on each photo the book ships, the page's input pixels are
+    ``helpers.load_photo(name, size=224)``'s (to 12 bits), its probabilities within
+    0.01 of ``helpers.imagenet``'s, the same top class, and its class map correlates above
+    0.99 with ``helpers.explain.cam``'s."""
+    import numpy as np
+
+    session = explorer_tab
+    first = browser.evaluate(session, "explorer.result()")
+    top5 = browser.evaluate(session, "[...document.querySelectorAll("
+                            "'#explorer li[data-class-index]')].map((li) => "
+                            "[Number(li.dataset.classIndex), Number(li.dataset.probability)])")
+    names = json.loads(browser.evaluate(session, "JSON.stringify(Object.keys(EXPLORER_PHOTOS))"))
+    results, timings = {}, {}
+    for name in names:
+        results[name] = browser.evaluate(session, f"explorer.showPhoto({json.dumps(name)})"
+                                                  ".then(() => explorer.result())")
+        timings[name] = round(browser.evaluate(session, "explorer.timings.lastPhoto"))
+    # Chelsea again, and her saliency (a backward pass through the network).
+    saliency = browser.evaluate(session, "explorer.showPhoto('chelsea').then(() => "
+                                         "explorer.idle()).then(() => explorer.result())")
+    browser.screenshot(session, SCREENSHOTS / "book--explorer.png")
+    times = browser.evaluate(session, "explorer.timings")
+    print(f"\n[explorer] backend {first['backend']}; first explanation "
+          f"{times['firstExplanation']:.0f} ms after navigation; a saliency "
+          f"{times['lastSaliency']:.0f} ms; ms per new photo: {timings}")
+
+    expected = reference.result()
+    assert names == expected["names"], "the page ships the photos export_tfjs.book_photos makes"
+    assert first["photo"] == "chelsea", "the default photo is chelsea"
+    chelsea = expected["probabilities"]["chelsea"]
+    assert [index for index, _ in top5] == list(np.argsort(-chelsea)[:5])
+    for index, probability in top5:
+        assert abs(probability - chelsea[index]) < 0.01
+    for name, result in results.items():
+        # The page's input: helpers.load_photo's values to 12 bits (scripts/export_tfjs.py).
+        gap = np.abs(_floats(result["values"]).reshape(224, 224, 3)
+                     - expected["photos"][name]).max()
+        assert gap <= 1 / 8160 + 1e-6, f"{name}: the page's pixels differ by up to {gap:.5f}"
+        _agrees(result, expected["probabilities"][name], expected["top"][name], name)
+        pearson, spearman = _correlations(_floats(result["cam"]), expected["cams"][name])
+        assert pearson > 0.99 and spearman > 0.99, (
+            f"{name}: the page's CAM correlates {pearson:.4f} (Pearson), {spearman:.4f} "
+            "(Spearman) with helpers.explain.cam")
+    assert saliency["saliency"] is not None
+    pearson, spearman = _correlations(_floats(saliency["saliency"]), expected["saliency"])
+    assert pearson > 0.95 and spearman > 0.95, (
+        f"saliency: correlates {pearson:.4f} (Pearson), {spearman:.4f} (Spearman) with "
+        "helpers.explain.saliency")
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory):
+    """The inputs a reader may drop on the page, as files, and the pictures they hold."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    import helpers
+
+    folder = tmp_path_factory.mktemp("explorer-inputs")
+    files = {}
+    files["text"] = folder / "notes.jpg"  # a text file with a photo's extension
+    files["text"].write_text("These are my notes, not a photo.\n" * 20)
+    cat = np.round(255 * helpers.load_photo("chelsea", size=224)).astype(np.uint8)
+    # 6000 x 4000: chelsea (451 x 300) enlarged, as a JPEG.
+    big = Image.fromarray(np.round(255 * helpers.load_photo("chelsea")).astype(np.uint8))
+    files["huge"] = folder / "huge.jpg"
+    big.resize((6000, 4000), Image.Resampling.BICUBIC).save(files["huge"], quality=90)
+    # Transparent on its left half (whose color values are nonsense, as they may be).
+    rgba = np.dstack([cat, np.full((224, 224), 255, np.uint8)])
+    rgba[:, :112] = (0, 255, 0, 0)
+    files["transparent"] = folder / "transparent.png"
+    Image.fromarray(rgba, "RGBA").save(files["transparent"])
+    files["gray"] = folder / "gray.jpg"
+    Image.fromarray(cat).convert("L").save(files["gray"], quality=95)
+    expected = {"transparent": np.where(rgba[..., 3:] == 255, rgba[..., :3], 255),
+                "gray": np.asarray(Image.open(io.BytesIO(files["gray"].read_bytes())))}
+    return files, expected
+
+
+def _open_file(browser, session, path: Path, drop: bool = False) -> dict:
+    """``path`` chosen in the page's file picker (or, ``drop``, dragged from the desktop and
+    dropped on the explorer), as a reader would; the page's result once it has answered
+    (the picture explained, or a message)."""
+    before = browser.evaluate(session, "explorer.requests()")
+    if drop:
+        x, y = browser.evaluate(session, "(() => { const box = document.getElementById("
+                                         "'explorer'); box.scrollIntoView(); const r = "
+                                         "box.getBoundingClientRect(); "
+                                         "return [r.left + r.width / 2, r.top + 60]; })()")
+        data = {"items": [], "files": [str(path)], "dragOperationsMask": 1}
+        for kind in ("dragEnter", "dragOver", "drop"):
+            browser.call("Input.dispatchDragEvent", session, type=kind, x=x, y=y, data=data)
+    else:
+        handle = browser.call("Runtime.evaluate", session,
+                              expression="document.getElementById('explorer-file')")
+        browser.call("DOM.setFileInputFiles", session, files=[str(path)],
+                     objectId=handle["result"]["objectId"])
+    browser.evaluate(session, f"new Promise((done) => {{ const wait = () => "
+                              f"explorer.requests() > {before} ? done() : setTimeout(wait, 20); "
+                              "wait(); }).then(() => explorer.idle())")
+    return browser.evaluate(session, "explorer.result()")
+
+
+def test_explorer_takes_bad_inputs(browser, explorer_tab, reference, bad_inputs):
+    """A text file renamed .jpg, a 6000x4000 photo, a transparent PNG (opened with the
+    page's file picker) and a grayscale JPEG (dropped on it): a clear message, or a
+    correct result."""
+    import numpy as np
+
+    session, (files, expected) = explorer_tab, bad_inputs
+    browser.evaluate(session, "explorer.showPhoto('coffee')")
+    text = _open_file(browser, session, files["text"])
+    assert "explorer-error" in text["statusKind"]
+    assert "notes.jpg" in text["status"] and "not a picture" in text["status"], text["status"]
+    assert text["photo"] == "coffee", "the last explanation stays on screen"
+
+    # Chelsea enlarged to 6000 x 4000: read, reduced to 224 x 224 by the browser, still
+    # the class helpers gives chelsea, with about the same probability.
+    huge = _open_file(browser, session, files["huge"])
+    assert "6000 x 4000" in huge["photo"], huge["status"]
+    cat = reference.result()["probabilities"]["chelsea"]
+    assert np.argmax(huge["probabilities"]) == cat.argmax()
+    assert abs(huge["probabilities"][cat.argmax()] - cat.max()) < 0.1
+
+    for name in ("transparent", "gray"):
+        result = _open_file(browser, session, files[name], drop=name == "gray")
+        pixels = _rgb(result["pixels"])
+        picture = expected[name] if expected[name].ndim == 3 else np.dstack([expected[name]] * 3)
+        assert np.abs(pixels.astype(int) - picture).max() <= 1, f"{name}: other pixels"
+        probabilities = _predict(reference, (pixels / 255)[None])[0]
+        _agrees(result, probabilities, int(probabilities.argmax()), name)
+    assert not browser.evaluate(session, "document.querySelector('#explorer [role=alert]')")
+
+
+def _key(browser, session, key: str, code: int) -> None:
+    """A key pressed and released, as from a keyboard (Enter also types its character,
+    which is what activates a focused button)."""
+    text = {"Enter": "\r"}.get(key)
+    browser.call("Input.dispatchKeyEvent", session, type="keyDown" if text else "rawKeyDown",
+                 key=key, code=key, windowsVirtualKeyCode=code, **({"text": text} if text else {}))
+    browser.call("Input.dispatchKeyEvent", session, type="keyUp", key=key, code=key,
+                 windowsVirtualKeyCode=code)
+
+
+def test_explorer_is_keyboard_usable(browser, explorer_tab):
+    """Tab reaches every control; Enter on a class of the top 5, or after a typed class
+    name, explains that class; on chapter 06's composite, each class finds its half."""
+
+    session = explorer_tab
+    browser.evaluate(session, "explorer.showPhoto('chelsea|coffee').then(() => explorer.idle())")
+    browser.evaluate(session, "document.getElementById('explorer-photo').focus()")
+    reached = []
+    for _ in range(14):
+        _key(browser, session, "Tab", 9)
+        reached.append(browser.evaluate(session, "document.activeElement.id || "
+                                                 "document.activeElement.className"))
+    for control in ("explorer-file", "explorer-class", "explorer-opacity"):
+        assert control in reached, f"Tab never reaches #{control}: {reached}"
+    assert reached.count("explorer-class") >= 1 and "explorer-button" in reached
+    assert browser.evaluate(session, "document.getElementById('explorer-class').list"
+                                     ".options.length") == 1000, "the class names to pick from"
+
+    second = browser.evaluate(session, "(() => { const li = document.querySelectorAll("
+                                       "'#explorer li[data-class-index]')[1]; "
+                                       "li.querySelector('button').focus(); "
+                                       "return Number(li.dataset.classIndex); })()")
+    _key(browser, session, "Enter", 13)
+    result = browser.evaluate(session, "explorer.idle().then(() => explorer.result())")
+    assert result["classIndex"] == second
+    assert browser.evaluate(session, f"document.querySelector('li[data-class-index=\"{second}\"] "
+                                     "button').getAttribute('aria-pressed')") == "true"
+
+    halves = {}
+    for typed, index in (("espresso", 967), ("Egyptian cat", 285)):
+        browser.evaluate(session, "(() => { const input = document.getElementById("
+                                  "'explorer-class'); input.value = ''; input.focus(); })()")
+        browser.call("Input.insertText", session, text=typed)
+        _key(browser, session, "Enter", 13)
+        result = browser.evaluate(session, "explorer.idle().then(() => explorer.result())")
+        assert result["classIndex"] == index, result["status"]
+        cam = _floats(result["cam"]).reshape(224, 224)
+        halves[typed] = cam[:, 112:].sum() / cam.sum()
+    browser.screenshot(session, SCREENSHOTS / "book--explorer-composite-cat.png")
+    assert halves["espresso"] > 0.5 > halves["Egyptian cat"], halves
+
+
+CONTRAST = r"""(() => {
+  // The WCAG contrast ratio of every piece of text in the explorer with what is behind it.
+  const luminance = (color) => {
+    const [r, g, b] = color.match(/[\d.]+/g).slice(0, 3).map((v) => {
+      const c = Number(v) / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const background = (node) => {
+    for (let e = node; e; e = e.parentElement) {
+      const color = getComputedStyle(e).backgroundColor;
+      const alpha = color.match(/[\d.]+/g)[3];
+      if (alpha === undefined || Number(alpha) > 0.5) return color;
+    }
+    return "rgb(255, 255, 255)";
+  };
+  const worst = [];
+  for (const e of document.querySelectorAll("#explorer *")) {
+    const own = [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !e.getClientRects().length) continue;
+    const [a, b] = [luminance(getComputedStyle(e).color), luminance(background(e))];
+    worst.push([(Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05), e.textContent.slice(0, 40)]);
+  }
+  return worst.sort((x, y) => x[0] - y[0]).slice(0, 3);
+})()"""
+
+
+def test_explorer_reads_in_both_themes_and_on_a_phone(browser, explorer_tab):
+    """Text contrast of at least 4.5 (WCAG AA) in the book's light and dark themes; at a
+    phone's 375 pixels nothing sticks out sideways."""
+    session = explorer_tab
+    browser.evaluate(session, "explorer.showPhoto('chelsea').then(() => explorer.idle())")
+    browser.evaluate(session, "document.activeElement.blur(); window.scrollTo(0, 0)")
+    for theme in ("light", "dark"):
+        browser.evaluate(session, f"document.documentElement.dataset.theme = '{theme}'")
+        worst = browser.evaluate(session, CONTRAST)
+        assert worst and worst[0][0] >= 4.5, f"{theme} theme: low contrast {worst}"
+    browser.screenshot(session, SCREENSHOTS / "book--explorer-dark.png")
+    browser.evaluate(session, "document.documentElement.dataset.theme = 'light'")
+
+    # A phone: the page opened afresh at 375 pixels.
+    target, phone = browser.open(EXPLORER.as_uri(), width=375, mobile=True)
+    browser.evaluate(phone, EXPLORER_STARTED)
+    overflow = browser.evaluate(phone, "(() => { const box = document.getElementById("
+                                       "'explorer'); return [box.scrollWidth - box.clientWidth,"
+                                       " box.getBoundingClientRect().right]; })()")
+    browser.screenshot(phone, SCREENSHOTS / "book--explorer-phone.png", width=375)
+    errors, requests = browser.close_tab(target, phone)
+    assert not errors and not requests
+    assert overflow[0] <= 0 and overflow[1] <= 375, f"wider than a phone: {overflow}"
+
+
+# Run before the page's scripts: a browser without WebAssembly and WebGL, and one too old
+# to stream-decompress (DecompressionStream: Chrome 80, Firefox 113, Safari 16.4).
+NO_WASM_NO_WEBGL = """delete window.WebAssembly;
+HTMLCanvasElement.prototype.getContext = ((get) => function (type, ...rest) {
+  return /webgl/.test(type) ? null : get.call(this, type, ...rest);
+})(HTMLCanvasElement.prototype.getContext);"""
+TOO_OLD = "delete window.DecompressionStream;"
+
+
+def test_explorer_without_webassembly_webgl_or_a_recent_browser(browser):
+    target, session = browser.open(EXPLORER.as_uri(), before_scripts=NO_WASM_NO_WEBGL)
+    browser.evaluate(session, EXPLORER_STARTED)
+    result = browser.evaluate(session, "explorer.result()")
+    text = browser.evaluate(session, "document.getElementById('explorer').innerText")
+    errors, requests = browser.close_tab(target, session)
+    assert result["backend"] == "cpu" and result["classIndex"] == 285, result["status"]
+    assert "without WebAssembly" in text, "the reader is told why it is slow"
+    assert not errors and not requests
+
+    target, session = browser.open(EXPLORER.as_uri(), before_scripts=TOO_OLD)
+    message = browser.evaluate(session, "explorer.ready.then(() => 'ran', () => "
+                                        "document.querySelector('#explorer [role=alert]')"
+                                        ".textContent)")
+    errors, requests = browser.close_tab(target, session)
+    assert "needs a newer browser" in message and "DecompressionStream" in message, message
+    assert not errors and not requests
