@@ -289,6 +289,10 @@ def test_fooling_image_slips(boot_and_model):
     assert_not_yet(ch05.check_fooling_image(image - 0.05 * np.sign(gradient), image, model),
                    "values from -0.05", "[0, 1]")
     assert_not_yet(ch05.check_fooling_image(image.copy(), image, model), "unchanged")
+    # The raw pixels' scale: 13 gray levels of 255 taken off a 0-255 image.
+    assert_not_yet(ch05.check_fooling_image(np.clip(255 * image - 13 * np.sign(gradient), 0, 255),
+                                            image, model),
+                   "values from 0 to 255", "0-255 scale", "[0, 1]", "Build fooled from image")
     assert_not_yet(ch05.check_fooling_image(step[..., 0], image, model),
                    "shape (28, 28)", "(28, 28, 1)", "axes of size 1")
     assert_not_yet(ch05.check_fooling_image(np.full_like(image, np.nan), image, model), "NaN")
@@ -300,3 +304,37 @@ def test_fooling_image_slips(boot_and_model):
     assert_not_yet(ch05.check_fooling_image(lambda image: image), "a function")
     assert_not_yet(ch05.check_fooling_image(None), "None")
     assert_not_yet(ch05.check_fooling_image(...), "placeholder")
+
+
+def test_fooling_image_wrong_sign_and_random_signs(boot_and_model):
+    image, model = boot_and_model
+    gradient = lead_gradient(model, image)
+    # The sign of the lead's gradient itself: + where - was meant.
+    wrong_way = np.clip(image + 0.05 * np.sign(gradient), 0, 1)
+    result = ch05.check_fooling_image(wrong_way, image, model)
+    assert_not_yet(result, "still predicts Ankle boot", "goes the wrong way",
+                   "raises the lead of the class you want to leave", "image - epsilon")
+    assert "smaller steps" not in repr(result)
+    # Every pixel moved by the whole epsilon, but with random signs.
+    for seed in range(3):
+        signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=image.shape)
+        random_signs = np.clip(image + 0.05 * signs, 0, 1)
+        result = ch05.check_fooling_image(random_signs, image, model)
+        assert_not_yet(result, "still predicts Ankle boot", "not aligned with the gradient",
+                       "random signs", "np.sign(gradient)")
+        assert "smaller steps" not in repr(result)
+    noise = np.random.default_rng(0).uniform(-0.05, 0.05, size=image.shape)
+    assert_not_yet(ch05.check_fooling_image(np.clip(image + noise, 0, 1), image, model),
+                   "not aligned with the gradient")
+
+
+def test_alignment_is_the_first_order_drop_over_the_steepest_one(boot_and_model):
+    image, model = boot_and_model
+    gradient = lead_gradient(model, image)  # the lead of the boot over the sneaker
+    steepest = -0.05 * np.sign(gradient)
+    assert ch05._alignment(model, image, steepest, 0.05) == pytest.approx(1.0)
+    assert ch05._alignment(model, image, -steepest, 0.05) == pytest.approx(-1.0)
+    half = np.where(np.arange(gradient.size).reshape(gradient.shape) % 2 == 0, steepest, 0)
+    expected = (np.abs(gradient) * (half != 0)).sum() / np.abs(gradient).sum()
+    assert ch05._alignment(model, image, half, 0.05) == pytest.approx(expected, rel=1e-4)
+    assert np.isnan(ch05._alignment(lambda batch: 1 / 0, image, steepest, 0.05))

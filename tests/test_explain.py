@@ -725,3 +725,58 @@ def test_trained_model_class_visualizations_are_classified_as_their_class():
     maps = explain.grad_cam(model, images, class_index=list(range(10)))
     assert_allclose(explain.cam(model, images, list(range(10))), maps * 7 * 7, rtol=1e-4,
                     atol=1e-5 * maps.max() * 49)
+
+
+# -- the objective before and after the ReLU (chapter 04, the first layer) -------------------
+def edge_filter_model():
+    """One 3x3 filter with ReLU on 8x8 gray images: +1 on its top row, -1 on its bottom row,
+    bias 0.2. On gray (0.5) its pre-activation is 0.2 inside, -1.3 or less on the top row of
+    positions (whose top row is padding) and 1.2 or more on the bottom row: a dead row."""
+    kernel = np.zeros((3, 3, 1, 1), np.float32)
+    kernel[0], kernel[2] = 1.0, -1.0
+    model = keras.Sequential([keras.Input((8, 8, 1)),
+                              keras.layers.Conv2D(1, 3, padding="same", activation="relu",
+                                                  name="edge")])
+    model.get_layer("edge").set_weights([kernel, np.array([0.2], np.float32)])
+    return model, kernel[..., 0, 0], 0.2
+
+
+def objective_gradient_sign(kernel, bias, relu, image):
+    """The sign of the gradient of mean(relu?(image * kernel + bias)) over the 8x8 positions
+    (cross-correlation with zero padding), by central differences in float64. The objective is
+    piecewise linear and no position is near its kink, so the differences are exact."""
+    from scipy.signal import correlate2d
+
+    def objective(x):
+        z = correlate2d(x, kernel, mode="same") + bias
+        return (np.maximum(z, 0) if relu else z).mean()
+
+    gradient = np.zeros_like(image)
+    for index in np.ndindex(image.shape):
+        step = np.zeros_like(image)
+        step[index] = 1e-3
+        gradient[index] = (objective(image + step) - objective(image - step)) / 2e-3
+    return np.sign(np.where(np.abs(gradient) > 1e-9, gradient, 0.0))
+
+
+@pytest.mark.parametrize("pre_activation", [True, False])
+def test_maximize_activation_climbs_the_mean_before_or_after_the_relu(pre_activation):
+    # One Adam step moves each parameter by the learning rate times the sign of the objective's
+    # gradient (zero where the gradient is zero), and a pixel is the sigmoid of its parameter:
+    # after one step from gray, each pixel has moved by the sign of the gradient of the mean
+    # before the ReLU (pre_activation=True) or of the mean of relu(pre-activation) (False).
+    model, kernel, bias = edge_filter_model()
+    gray = np.full((8, 8), 0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", filters.StalledFilterWarning)  # the still pixels
+        image = explain.maximize_activation(
+            model, "edge", 0, steps=1, param="pixel", jitter=0, scale=(1, 1), rotate=0,
+            learning_rate=1.0, pre_activation=pre_activation, progress=False)[..., 0]
+    moved = np.sign(np.where(np.abs(image - 0.5) > 0.1, image - 0.5, 0.0))
+    assert (np.abs(image - 0.5)[moved == 0] < 0.01).all()  # the others stayed at the start
+    expected = objective_gradient_sign(kernel, bias, not pre_activation, gray)
+    assert_allclose(moved, expected)
+    # Before the ReLU the kernel's weights sum to 0, so only the border rows pull (row 0 up,
+    # row 7 down); after it, the dead top row of positions no longer pulls row 1 down.
+    assert_allclose(moved[:, 3], [1, 0, 0, 0, 0, 0, 0, -1] if pre_activation
+                    else [1, 1, 0, 0, 0, 0, 0, -1])

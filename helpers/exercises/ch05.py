@@ -329,16 +329,26 @@ def check_fooling_image(fooled, image=None, model=None, epsilon: float = 0.05) -
     -----
     The check runs the model on ``image`` and ``fooled`` and passes when the predicted
     classes differ, every pixel of ``fooled`` is within ``epsilon`` of ``image`` and in
-    [0, 1]. When the prediction did not change, it says by how much the class still leads
-    and how many pixels used the whole budget.
+    [0, 1]. When the prediction did not change, it says by how much the class still leads,
+    how many pixels used the whole budget and how well the change lines up with the
+    steepest first-order descent of the lead (:func:`_alignment`): a change with the
+    gradient's sign (the wrong way), one with random signs and one too weak each get their
+    own advice.
     """
-    measured = {}  # what reading the answer measured: the logits and the change
+    measured = {}  # what reading the answer measured: the logits, the change, the alignment
 
     def fooled_it(logits: np.ndarray) -> bool:
         return logits[1].argmax() != logits[0].argmax()
 
-    case = Case((), "", fooled_it, [(lambda logits: True,
-                                     lambda logits: _still_predicted(logits, measured["full"]))])
+    def still_predicted(advice: str) -> Callable[[np.ndarray], str]:
+        return lambda logits: _still_predicted(logits, measured, advice)
+
+    case = Case((), "", fooled_it, [
+        (lambda logits: measured["alignment"] < -WRONG_WAY, still_predicted(_WRONG_SIGN)),
+        (lambda logits: abs(measured["alignment"]) < UNALIGNED, still_predicted(_UNALIGNED)),
+        (lambda logits: measured["full"] < 0.5, still_predicted(_USE_THE_BUDGET)),
+        (lambda logits: True, still_predicted(_ITERATE)),
+    ])
     return check_answer(
         fooled, "fooled", [case],
         lambda: (f"the model now predicts {_class_name(measured['logits'][1])}, no longer "
@@ -371,6 +381,11 @@ def _read_fooled(fooled, image, model, epsilon, measured: dict) -> tuple[Any, st
                       f"{tuple(expected_shape)}{hint}.")
     if not np.isfinite(got).all():
         return None, "fooled contains NaN or infinity."
+    if got.max() > 2:
+        return None, (f"fooled has values from {got.min():.3g} to {got.max():.3g}: that is the "
+                      "0-255 scale of the raw Fashion-MNIST pixels, but the model, epsilon and "
+                      "image all use [0, 1] (image is the raw pixels divided by 255). Build "
+                      "fooled from image, as a change of at most epsilon per pixel.")
     if got.min() < -1e-6 or got.max() > 1 + 1e-6:
         return None, (f"fooled has values from {got.min():.3g} to {got.max():.3g}; the pixels "
                       "of an image stay in [0, 1]: clip with np.clip(fooled, 0, 1) (after each "
@@ -397,28 +412,74 @@ def _read_fooled(fooled, image, model, epsilon, measured: dict) -> tuple[Any, st
     if largest == 0:
         return None, ("fooled is the image itself, unchanged; change its pixels, each by at "
                       f"most epsilon = {epsilon:g}.")
-    measured.update(logits=logits, full=float(np.mean(change >= epsilon - 1e-6)))
+    measured.update(logits=logits, full=float(np.mean(change >= epsilon - 1e-6)),
+                    alignment=_alignment(model, original, got - original, epsilon))
     return logits, None
 
 
-def _still_predicted(logits: np.ndarray, full: float) -> str:
-    """Why the prediction did not change, and what to try: ``full`` is the share of pixels
-    that moved by the whole budget."""
+#: The change lowers the lead, to first order, by less than this share of the steepest
+#: change's drop, or raises it: its signs are not those of minus the gradient.
+UNALIGNED = 0.1
+#: It raises the lead by more than this share: it went with the gradient, not against it.
+WRONG_WAY = 0.2
+
+
+def _alignment(model, original: np.ndarray, change: np.ndarray, epsilon: float) -> float:
+    """How far ``change`` goes the steepest way down the lead, to first order: the drop of
+    the lead it predicts, ``-sum(gradient * change)``, over the largest drop a change of at
+    most ``epsilon`` per pixel can give, ``epsilon * sum(|gradient|)``. 1: every pixel moved
+    by epsilon against the sign of the gradient (``image - epsilon * sign(gradient)``); -1:
+    with it; about 0: signs unrelated to the gradient. The lead is the predicted class's logit
+    minus the runner-up's, on the image; NaN when the model gives no gradient."""
+    import tensorflow as tf
+
+    try:
+        batch = tf.constant(original[None])
+        with tf.GradientTape() as tape:
+            tape.watch(batch)
+            scores = model(batch)[0]
+            first, second = np.argsort(-np.asarray(scores), kind="stable")[:2]
+            lead = scores[int(first)] - scores[int(second)]
+        gradient = np.asarray(tape.gradient(lead, batch)[0], dtype=np.float64)
+    except Exception:  # a model TensorFlow cannot differentiate: no alignment to report
+        return float("nan")
+    steepest = epsilon * np.abs(gradient).sum()
+    return float(-(gradient * change).sum() / steepest) if steepest > 0 else float("nan")
+
+
+_WRONG_SIGN = (
+    "Your change goes the wrong way: it has the sign of the lead's gradient, so to first "
+    "order it raises the lead of the class you want to leave, by {rise:.0%} of what the best "
+    "change would take off it (a drop you see comes from the network's curvature, not from "
+    "the direction). Step against the gradient of the lead, image - epsilon * "
+    "np.sign(gradient), or along the gradient of the class you want to reach.")
+_UNALIGNED = (
+    "Your change is not aligned with the gradient: to first order it moves the lead by "
+    "about {drop:.0%} of what the best change would take off it, as random signs do (they cancel "
+    "out in the sum of gradient times change). Give each pixel the sign of minus the lead's "
+    "gradient there: image - epsilon * np.sign(gradient).")
+_USE_THE_BUDGET = (
+    "With a budget on the largest change, every pixel may move by the whole epsilon. To "
+    "first order the lead changes by the sum of gradient times change, which is lowest when "
+    "each pixel moves by epsilon against the sign of the lead's gradient.")
+_ITERATE = (
+    "The first-order step was not enough here: the gradient changes along the way. Take a "
+    "few smaller steps, recomputing the gradient after each, and clip to the budget and to "
+    "[0, 1] after each.")
+
+
+def _still_predicted(logits: np.ndarray, measured: dict, advice: str) -> str:
+    """Why the prediction did not change, and ``advice``: what to try (it may quote the
+    alignment, as ``{drop}`` or ``{rise}``). ``measured["full"]`` is the share of pixels that
+    moved by the whole budget."""
     before, after = logits
     predicted = int(before.argmax())
 
     def lead(scores):
         return float(scores[predicted] - np.delete(scores, predicted).max())
 
-    advice = (
-        "With a budget on the largest change, every pixel may move by the whole "
-        "epsilon. To first order the lead changes by the sum of gradient times change, "
-        "which is lowest when each pixel moves by epsilon against the sign of the lead's "
-        "gradient." if full < 0.5 else
-        "The first-order step was not enough here: the gradient changes along the way. "
-        "Take a few smaller steps, recomputing the gradient after each, and clip to the "
-        "budget and to [0, 1] after each.")
+    alignment = measured["alignment"]
     return (f"the model still predicts {_class_name(before)}: its logit leads the runner-up "
             f"({_class_name(after, rank=2)}) by {lead(after):.1f}, against "
-            f"{lead(before):.1f} in the image. {full:.0%} of the pixels moved by "
-            f"the full epsilon. {advice}")
+            f"{lead(before):.1f} in the image. {measured['full']:.0%} of the pixels moved by "
+            f"the full epsilon. {advice.format(drop=abs(alignment), rise=-alignment)}")

@@ -77,9 +77,14 @@ def maximize_activation(
     filters are optimized together as one batch. Derived in chapter 04
     (notebooks/04_filter_visualization.ipynb).
 
-    A first-layer filter is linear in the pixels, so the mean of its output is maximized by
-    a flat image (black or white, by the sign of its weights' sum): show its kernel instead.
-    From the second layer on, the pictures show the patterns a filter responds to.
+    Which mean is raised matters (``pre_activation``), most on the first layer. Before the
+    activation a first-layer filter is linear in the pixels, so the mean of its output is
+    maximized by a flat image (black or white, by the sign of its weights' sum; with stride
+    2, a repeated 2x2 tile): show its kernel instead. After a ReLU (``pre_activation=False``,
+    the objective of Chollet's loop) negative positions cost nothing and the gradient flows
+    only through the positions that respond: the mean is convex in the pixels, its best
+    images can be patterns, and the ascent ends at a local maximum. From the second layer
+    on, the pictures show the patterns a filter responds to. Chapter 04 compares the two.
 
     Parameters
     ----------
@@ -113,7 +118,8 @@ def maximize_activation(
         ``Activation``, ... after a convolution and a batch norm, as in
         ``keras.applications``), maximize the mean of its input. Either way a ReLU's zero
         gradient cannot stall a filter that starts inactive. ``False`` maximizes the
-        layer's output as it is.
+        layer's output as it is: the mean after the activation, whose gradient is 0
+        wherever a ReLU's input is negative (and a ReLU6's above 6).
     size
         ``(H, W)`` of the images (an int for a square); ``None``: the model's input size.
     preprocess
