@@ -384,9 +384,11 @@ def mask_share(heatmaps: np.ndarray, masks: np.ndarray) -> np.ndarray:
     Where :func:`pointing_game` looks only at a map's maximum, this weighs every pixel:
     ``sum(map * mask) / sum(map)``. The mask itself scores 1; a uniform map scores the
     mask's area fraction, the chance level; an all-zero map, which points nowhere, scores
-    that area fraction too (not NaN). On the mosaics of :func:`helpers.data.photo_grid`,
-    with one tile's mask, this is the energy form of the grid pointing game (Boehle et al.
-    2021). Derived in chapter 07 (notebooks/07_evaluating_explanations.ipynb).
+    that area fraction too (not NaN). It is the "energy-based pointing game" of Wang et al.
+    (2020, Score-CAM); on the mosaics of :func:`helpers.data.photo_grid`, with one tile's
+    mask, it is the localization score of the grid pointing game (Boehle et al. 2021, 2022):
+    the share of the map in the tile of the class it explains. Derived in chapter 07
+    (notebooks/07_evaluating_explanations.ipynb).
 
     Parameters
     ----------

@@ -2,7 +2,7 @@
 
 Every method of chapters 05 and 06, at the settings those chapters use on the ImageNet
 network, explains every tile of 64 photo mosaics (:func:`helpers.data.photo_grid`): 256
-maps per method. That is about half an hour on 2 CPU cores, too long for a chapter, so, as
+maps per method. That is about ten minutes on 2 CPU cores, too long for a chapter, so, as
 with the trained models, a script measures it once and the chapter loads the result::
 
     python -m helpers.evidence          # writes helpers/photo_evidence.npz
@@ -231,7 +231,7 @@ def load(path: Path | str = PATH) -> dict[str, np.ndarray]:
 
 
 def main() -> None:
-    """Measure everything and write :data:`PATH` (about half an hour on 2 cores)."""
+    """Measure everything and write :data:`PATH` (about ten minutes on 2 cores)."""
     import helpers
 
     helpers.setup()
