@@ -85,6 +85,6 @@ models-ch07: setup
 	$(BIN)/python -m helpers.clever_hans
 
 # Measure every method on chapter 07's 64 photo mosaics again, into helpers/photo_evidence.npz
-# (about ten minutes on 2 cores; tests/test_evidence.py checks the file against the code).
+# (about a quarter of an hour on 2 cores; tests/test_evidence.py checks the file against the code).
 evidence: setup
 	$(BIN)/python -m helpers.evidence

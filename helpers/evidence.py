@@ -2,7 +2,7 @@
 
 Every method of chapters 05 and 06, at the settings those chapters use on the ImageNet
 network, explains every tile of 64 photo mosaics (:func:`helpers.data.photo_grid`): 256
-maps per method. That is about ten minutes on 2 CPU cores, too long for a chapter, so, as
+maps per method. That is about a quarter of an hour on 2 CPU cores, too long for a chapter, so, as
 with the trained models, a script measures it once and the chapter loads the result::
 
     python -m helpers.evidence          # writes helpers/photo_evidence.npz
@@ -46,7 +46,7 @@ MOSAICS, GRID, MOSAIC_SEED = 64, 2, 0
 #: Chapter 05's settings on photos: SmoothGrad's copies and noise; Integrated Gradients' black
 #: baseline. Chapter 06's: Score-CAM's channels.
 SMOOTHGRAD_SAMPLES, SMOOTHGRAD_NOISE = 16, 0.15
-IG_STEPS = 128
+IG_STEPS = 256
 SCORE_CAM_CHANNELS = 64
 #: Numbers of steps at which Integrated Gradients' completeness is measured on the photos.
 COMPLETENESS_STEPS = (32, 64, 128, 256)
@@ -179,8 +179,8 @@ def measure(n: int = MOSAICS, *, methods: dict[str, Callable] | None = None,
     Returns the arrays :func:`load` reads (see the module's docstring): for each method
     ``name``, ``name/hits``, ``name/shares`` and ``name/sensitivity`` (:func:`score_tiles`);
     for a method that returns attributions per channel (Integrated Gradients), also
-    ``name/completeness``, ``(n, T)``: ``sum(attributions) / (logit(x) - logit(black)) - 1``
-    for each tile's class. Smaller ``n`` and ``methods`` give the first rows of the full
+    ``name/logit_gap``, ``(n, T)``: ``logit(x) - logit(black)`` for each tile's class, and
+    ``name/completeness``: ``sum(attributions) / name/logit_gap - 1``. Smaller ``n`` and ``methods`` give the first rows of the full
     measurement, which is how the chapter and the tests check the stored file.
     """
     from tqdm.auto import tqdm
@@ -203,6 +203,7 @@ def measure(n: int = MOSAICS, *, methods: dict[str, Callable] | None = None,
             black = imagenet.preprocess(np.zeros((1, 224, 224, 3), np.float32))
             gap = (np.take_along_axis(_logits(model, x), classes, axis=1)
                    - _logits(model, black)[0, classes])
+            result[f"{name}/logit_gap"] = gap
             result[f"{name}/completeness"] = maps.sum(axis=(2, 3, 4)) / gap - 1.0
             maps = np.abs(maps).sum(axis=-1)
         for key, value in score_tiles(maps, masks).items():
@@ -231,7 +232,7 @@ def load(path: Path | str = PATH) -> dict[str, np.ndarray]:
 
 
 def main() -> None:
-    """Measure everything and write :data:`PATH` (about ten minutes on 2 cores)."""
+    """Measure everything and write :data:`PATH` (about a quarter of an hour on 2 cores)."""
     import helpers
 
     helpers.setup()

@@ -26,6 +26,7 @@ def test_the_stored_file_has_every_method_on_every_tile(stored):
         assert stored[f"{name}/sensitivity"].shape == (evidence.MOSAICS, len(evidence.PAIRS))
         assert np.isfinite(stored[f"{name}/sensitivity"]).all()
     assert stored["Integrated Gradients/completeness"].shape == (evidence.MOSAICS, 4)
+    assert stored["Integrated Gradients/logit_gap"].shape == (evidence.MOSAICS, 4)
     assert stored["photo_completeness"].shape == (len(evidence.COMPLETENESS_STEPS),
                                                   len(PHOTO_CLASSES))
     assert stored["completeness_steps"].tolist() == list(evidence.COMPLETENESS_STEPS)
@@ -50,7 +51,7 @@ def test_the_baselines_score_what_they_must(stored):
 
 
 def test_recomputing_the_first_mosaic_gives_the_stored_numbers(stored):
-    # Integrated Gradients (128 steps) and Score-CAM (64 channels) are the slow ones; the
+    # Integrated Gradients (256 steps) and Score-CAM (64 channels) are the slow ones; the
     # chapter recomputes all the others.
     methods = evidence.photo_methods()
     again = evidence.measure(1, methods={name: methods[name] for name in
@@ -60,8 +61,9 @@ def test_recomputing_the_first_mosaic_gives_the_stored_numbers(stored):
         for key in ("hits", "shares", "sensitivity"):
             np.testing.assert_allclose(again[f"{name}/{key}"], stored[f"{name}/{key}"][:1],
                                        atol=2e-3, err_msg=f"{name}/{key}")
-    np.testing.assert_allclose(again["Integrated Gradients/completeness"],
-                               stored["Integrated Gradients/completeness"][:1], atol=2e-3)
+    for key in ("completeness", "logit_gap"):
+        np.testing.assert_allclose(again[f"Integrated Gradients/{key}"],
+                                   stored[f"Integrated Gradients/{key}"][:1], atol=2e-3)
 
 
 def test_score_tiles_on_known_maps():
