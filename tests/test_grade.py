@@ -247,6 +247,7 @@ def test_the_command_line_prints_the_summary(tmp_path, capsys):
 @pytest.mark.skipif(os.environ.get("GRADE_SLOW") != "1",
                     reason="40 s more: GRADE_SLOW=1 (make grade-check)")
 def test_a_kernel_that_ignores_ctrl_c_is_restarted_and_the_rest_judged(tmp_path):
+    (tmp_path / "class").mkdir()
     path = stuck(tmp_path / "class")
     [result] = grade([path], tmp_path / "out", jobs=1, cell_timeout=CELL_TIMEOUT,
                      progress=False)

@@ -339,6 +339,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         progress=not args.no_progress)
     except ValueError as error:
         parser.error(str(error))
+    except KeyboardInterrupt:  # every kernel is stopped by then
+        print("Stopped: nothing written.", file=sys.stderr)
+        return 130
     print(results.summary(grades, width=70))
     print(f"Wrote {args.out / 'grades.csv'}, {args.out / 'summary.md'} and "
           f"{len(grades)} feedback files in {args.out / 'feedback'}.")
