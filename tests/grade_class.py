@@ -121,14 +121,17 @@ def build_class(folder: Path) -> dict[str, Path]:
 
 
 def stuck(folder: Path) -> Path:
-    """A notebook whose exercise 3 ignores Ctrl-C in an endless loop: the kernel must be
-    restarted, and the cells before it run again, for exercise 4 to be judged."""
+    """A notebook whose exercise 1 loops forever when the check calls it, and whose exercise
+    3 ignores Ctrl-C in an endless loop: the kernel must be restarted, and the cells before
+    it run again, for exercise 4 to be judged."""
     book = nbformat.read(CHAPTER, as_version=4)
     edition = student.student_edition(book)
     solved, cells = solutions(book), answer_cells(edition)
     notebook = nbformat.from_dict(edition)
     for label, source in solved.items():
         notebook.cells[cells[label]].source = source
+    notebook.cells[cells[LABELS[0]]].source = (
+        "def conv_output_size(n, k, p, s):\n    while True:\n        pass")
     notebook.cells[cells[LABELS[2]]].source = (
         "import signal\n\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass")
     path = folder / "stuck.ipynb"

@@ -1,8 +1,9 @@
 """helpers.grade: a class of chapter 01's student edition graded end to end, and its parts.
 
 The class (tests/grade_class.py) runs five notebooks of chapter 01 in kernels, two at a
-time, in about 40 s on 2 free cores. A notebook that ignores Ctrl-C costs 40 s more; it
-runs with GRADE_SLOW=1 (`make grade-check`).
+time, in about 35 s on 2 cores (38 s at a load average of 5). A notebook whose checked
+function loops forever and whose cell ignores Ctrl-C costs 45 s more; it runs with
+GRADE_SLOW=1 (`make grade-check`).
 """
 
 from __future__ import annotations
@@ -13,16 +14,17 @@ import io
 import json
 import os
 import re
-from contextlib import redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import nbformat
 import pytest
-from grade_class import LABELS, build_class, stuck
+from grade_class import LABELS, build_class, stuck, student
 
 import helpers.exercises
-from helpers.grade import book, grade, judge, main, read_book, recognize
-from helpers.grade.grader import find_notebooks, read_cells
+from helpers.grade import book, grade, grader, judge, main, read_book, recognize
+from helpers.grade.grader import explain_error, find_notebooks, read_cells, verdicts
+from helpers.grade.kernel import CellProblem, Judgement, Run, sections
 
 ROOT = Path(__file__).resolve().parents[1]
 CELL_TIMEOUT = 10  # for the cells the tests write, and the checks (the book's: no limit)
@@ -129,6 +131,61 @@ def test_the_judge_calls_the_book_check_whatever_the_notebook_reassigned(monkeyp
                           "error": "NameError: name 'conv_output_size' is not defined"}
 
 
+# -- verdicts from a run, without a kernel ----------------------------------------------------
+def chapter_01_edition():
+    chapter = read_book()[0]
+    cells = student.student_edition(nbformat.read(ROOT / "notebooks" / f"{chapter.name}.ipynb",
+                                                  as_version=4)).cells
+    return chapter, cells
+
+
+def test_each_exercise_section_runs_from_its_question_to_the_next():
+    chapter, cells = chapter_01_edition()
+    found = sections(cells, chapter)
+    starts = [found[label].start for label in LABELS]
+    assert [found[label].stop for label in LABELS] == [*starts[1:], len(cells)]
+    assert all("{exercise}" in cells[start].source for start in starts)
+    del cells[starts[1]]  # a question deleted: judged after the last cell
+    found = sections(cells, chapter)
+    assert found[LABELS[1]] is None and found[LABELS[0]].stop == starts[2] - 1
+
+
+def test_verdicts_follow_the_check_unless_the_run_says_otherwise():
+    chapter, cells = chapter_01_edition()
+    run = Run(sections=sections(cells, chapter), unfinished="The time ran out.")
+    first, second, third = (run.sections[label] for label in LABELS[:3])
+    run.judgements = {
+        LABELS[0]: Judgement(False, "conv_output_size(n=28, k=3, p=1, s=1) returned None: "
+                                    "replace the `...` placeholder"),
+        LABELS[1]: Judgement(True, "right", None),
+        LABELS[2]: Judgement(error="NameError: name 'receptive_field' is not defined")}
+    run.problems = [CellProblem(second.start + 1, "kernel = 1", "timeout", "did not finish."),
+                    CellProblem(third.start + 1, "def f(", "error", "raised SyntaxError.")]
+    grades = verdicts(cells, chapter, run)
+    assert [g.verdict for g in grades] == ["not attempted", "error", "error", "error"]
+    assert grades[0].message.startswith("Not attempted: conv_output_size(n=28")
+    assert grades[1].message == "The cell that starts `kernel = 1` did not finish."
+    assert grades[1].notes == ["The check, on what was defined: Correct! right"]
+    assert grades[2].message.startswith("`receptive_field` is not defined")
+    assert grades[2].notes == ["The cell that starts `def f(` raised SyntaxError."]
+    assert grades[3].message == "The time ran out."
+    # The same "returned None" after the learner wrote something is "not yet".
+    cells[first.start + 1].source = "def conv_output_size(n, k, p, s):\n    n + 1"
+    assert verdicts(cells, chapter, run)[0].verdict == "not yet"
+
+
+def test_an_error_reads_as_a_sentence_whatever_raised_it():
+    exercise = read_book()[0].exercises[0]
+    assert explain_error("StopIteration", exercise) == (
+        "The check could not be run on `conv_output_size`: StopIteration.")
+    assert explain_error("MyOops: the value is bad.", exercise) == (
+        "The check could not be run on `conv_output_size`: MyOops: the value is bad.")
+    assert explain_error("NameError: name 'f' is not defined", exercise).startswith(
+        "`f` is not defined when this exercise is checked")
+    sentence = "The kernel stopped while the check ran on `conv_output_size`."
+    assert explain_error(sentence, exercise) == sentence
+
+
 # -- a class, end to end -----------------------------------------------------------------------
 def digest(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
@@ -140,8 +197,10 @@ def graded(tmp_path_factory):
     build_class(folder)
     before = digest(folder)
     out = tmp_path_factory.mktemp("out")
-    grades = grade([folder], out, jobs=2, cell_timeout=CELL_TIMEOUT, progress=False)
-    return {"folder": folder, "before": before, "out": out, "grades": grades}
+    with redirect_stderr(io.StringIO()) as bar:
+        grades = grade([folder], out, jobs=2, cell_timeout=CELL_TIMEOUT, progress=True)
+    return {"folder": folder, "before": before, "out": out, "grades": grades,
+            "bar": bar.getvalue()}
 
 
 def rows(out: Path) -> dict[str, dict[str, str]]:
@@ -153,6 +212,8 @@ def feedback(out: Path, name: str) -> str:
     return " ".join((out / "feedback" / f"{name}.md").read_text().split())
 
 
+NEXT_STEP = ("## What next Work again on the exercises that are not passed, then run their "
+             "check cells in your notebook")
 EXPECTED = {  # file: the verdict of each of chapter 01's four exercises, and the total
     "solved.ipynb": (["passed"] * 4, "4"),
     "solved_again.ipynb": (["passed"] * 4, "4"),
@@ -168,10 +229,10 @@ def test_each_notebook_gets_its_row(graded):
     assert list(next(iter(table.values()))) == ["file", "chapter", *LABELS, "total", "out_of",
                                                 "note"]
     assert sorted(table) == sorted([*EXPECTED, "not_json.ipynb", "holiday.ipynb"])
-    for name, (verdicts, total) in EXPECTED.items():
+    for name, (expected, total) in EXPECTED.items():
         row = table[name]
         assert (row["chapter"], [row[label] for label in LABELS], row["total"],
-                row["out_of"]) == ("01_convolution", verdicts, total, "4"), name
+                row["out_of"]) == ("01_convolution", expected, total, "4"), name
     for name in ("not_json.ipynb", "holiday.ipynb"):
         row = table[name]
         assert row["chapter"] == "unknown" and row["total"] == "" and row["note"]
@@ -203,12 +264,15 @@ def test_the_feedback_gives_each_verdict_and_the_check_sentence(graded):
             "was stopped. - The check, on what was defined: Correct!") in loop
     assert "## 3. The receptive field of a stack of layers: passed > Correct!" in loop
     untouched = feedback(out, "untouched")
-    assert ("## 1. The output size of a convolution: not attempted > Not yet: "
+    assert ("## 1. The output size of a convolution: not attempted > Not attempted: "
             "conv_output_size(n=28, k=3, p=1, s=1) returned None") in untouched
-    assert ("## 2. A kernel that moves the image: not attempted > Not yet: kernel is still the "
+    assert ("## 2. A kernel that moves the image: not attempted > Not attempted: kernel is "
+            "still the "
             "placeholder `...`") in untouched
     deleted = feedback(out, "deleted_checks")
     assert deleted.count(": passed > Correct!") == 4 and "raised" not in deleted
+    # What to do next, for those with something left, and for them only.
+    assert NEXT_STEP in text and NEXT_STEP in untouched and NEXT_STEP not in deleted
     assert feedback(out, "not_json").startswith("# not_json.ipynb: not graded")
 
 
@@ -220,6 +284,10 @@ def test_the_summary_counts_each_exercise_and_its_most_common_hint(graded):
     assert "| 2. A kernel that moves the image | 2 | 1 | 1 | 1 | your kernel moves" in text
     assert "| 4. Predict a gradient | 3 | 0 | 1 | 1 |  |" in text
     assert "Not graded (their notes say why): holiday.ipynb, not_json.ipynb." in text
+
+
+def test_a_progress_bar_counts_every_notebook_handed_in(graded):
+    assert "grading: 100%" in graded["bar"] and "8/8 [" in graded["bar"]
 
 
 def test_submissions_are_never_modified_and_their_files_stay_in_the_copy(graded):
@@ -244,14 +312,38 @@ def test_the_command_line_prints_the_summary(tmp_path, capsys):
     assert "no such file or folder" in capsys.readouterr().err
 
 
+def test_jobs_default_to_the_cores_this_process_may_use(tmp_path, monkeypatch, capsys):
+    workers = []
+
+    class Pool(grader.ThreadPoolExecutor):
+        def __init__(self, max_workers):
+            workers.append(max_workers)
+            super().__init__(max_workers)
+
+    monkeypatch.setattr(grader, "ThreadPoolExecutor", Pool)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 2, 5}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    (tmp_path / "04.ipynb").write_text("{")
+    assert main([str(tmp_path / "04.ipynb"), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    assert main([str(tmp_path / "04.ipynb"), "--out", str(tmp_path / "out"), "--no-progress",
+                 "--jobs", "2"]) == 0
+    monkeypatch.delattr(os, "sched_getaffinity")  # macOS, Windows: every core
+    grade([tmp_path / "04.ipynb"], tmp_path / "out", progress=False)
+    assert workers == [3, 2, 64]
+
+
 @pytest.mark.skipif(os.environ.get("GRADE_SLOW") != "1",
-                    reason="40 s more: GRADE_SLOW=1 (make grade-check)")
+                    reason="45 s more: GRADE_SLOW=1 (make grade-check)")
 def test_a_kernel_that_ignores_ctrl_c_is_restarted_and_the_rest_judged(tmp_path):
     (tmp_path / "class").mkdir()
     path = stuck(tmp_path / "class")
     [result] = grade([path], tmp_path / "out", jobs=1, cell_timeout=CELL_TIMEOUT,
                      progress=False)
-    assert [g.verdict for g in result.exercises] == ["passed", "passed", "error", "passed"]
+    assert [g.verdict for g in result.exercises] == ["error", "passed", "error", "passed"]
+    assert result.exercises[0].message == (
+        f"The check did not finish within {CELL_TIMEOUT} s on `conv_output_size`: an endless "
+        "loop in it?")
     assert result.exercises[2].message == (
         f"The cell that starts `import signal` did not finish within {CELL_TIMEOUT} s (an "
         "endless loop?) and was stopped.")
+

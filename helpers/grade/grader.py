@@ -63,12 +63,21 @@ def _untouched(cells: list, section: range | None, exercise: Exercise) -> bool:
     return bool(code) and all(source == exercise.stub for source in code)
 
 
-def _explain_error(error: str, exercise: Exercise) -> str:
+def explain_error(error: str, exercise: Exercise) -> str:
+    """Why the check could not judge, as a sentence for the student.
+
+    ``error`` is either an exception as ``"NameError: name 'f' is not defined"`` (or a bare
+    ``"StopIteration"``), which gets a sentence around it, or already a sentence of the
+    grader's (``"The check did not finish within 120 s ..."``), kept as it is.
+    """
     missing = re.fullmatch(r"NameError: name '(\w+)' is not defined", error)
     if missing:
         return (f"`{missing[1]}` is not defined when this exercise is checked: was it renamed "
                 "or deleted, or did the cell that defines it fail?")
-    return f"The check could not be run on `{exercise.arguments}`: {error}"
+    if re.fullmatch(r"[A-Za-z_][\w.]*(: .*)?", error, re.DOTALL):
+        end = "" if error.rstrip().endswith((".", "!", "?")) else "."
+        return f"The check could not be run on `{exercise.arguments}`: {error.rstrip()}{end}"
+    return error
 
 
 def verdicts(cells: list, chapter: Chapter, run: Run) -> list[ExerciseGrade]:
@@ -92,15 +101,17 @@ def verdicts(cells: list, chapter: Chapter, run: Run) -> list[ExerciseGrade]:
             grades.append(ExerciseGrade(exercise, ERROR, stuck[0].sentence(), notes[1:]))
         elif judgement.error is not None:
             grades.append(ExerciseGrade(exercise, ERROR,
-                                        _explain_error(judgement.error, exercise), notes))
+                                        explain_error(judgement.error, exercise), notes))
         elif judgement.passed:
             grades.append(ExerciseGrade(exercise, PASSED, f"Correct! {judgement.message}",
                                         notes))
         else:
-            attempted = not (_untouched(cells, section, exercise)
-                             or PLACEHOLDER in judgement.message)
-            grades.append(ExerciseGrade(exercise, NOT_YET if attempted else NOT_ATTEMPTED,
-                                        f"Not yet: {judgement.message}", notes))
+            if _untouched(cells, section, exercise) or PLACEHOLDER in judgement.message:
+                grades.append(ExerciseGrade(exercise, NOT_ATTEMPTED,
+                                            f"Not attempted: {judgement.message}", notes))
+            else:
+                grades.append(ExerciseGrade(exercise, NOT_YET, f"Not yet: {judgement.message}",
+                                            notes))
     return grades
 
 
@@ -214,6 +225,15 @@ def find_notebooks(submissions: Iterable[str | Path], exclude: Path | None = Non
     return [path for path in found if unique.get(path.resolve()) is path]
 
 
+def default_jobs() -> int:
+    """The CPU cores this process may use: those of its affinity where the system says
+    (Linux, where a container may allow fewer than the machine has), else every core."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # macOS and Windows have no sched_getaffinity
+        return os.cpu_count() or 1
+
+
 def _names(paths: list[Path]) -> list[str]:
     """Each path relative to the folder they all share (``alice/04_filter.ipynb``)."""
     resolved = [path.resolve() for path in paths]
@@ -245,7 +265,8 @@ def grade(submissions: Iterable[str | Path], out: str | Path = "grades", *,
         The book's notebooks, whose exercises and check calls define the grading (default:
         ``notebooks/`` of the clone that ``helpers`` is installed from).
     jobs
-        Notebooks graded at a time, each in its own kernel (default: the number of CPUs).
+        Notebooks graded at a time, each in its own kernel (default: :func:`default_jobs`,
+        the number of CPU cores).
     cell_timeout, notebook_timeout
         Seconds a cell (or one check) may run, and the whole notebook.
     progress
@@ -262,7 +283,7 @@ def grade(submissions: Iterable[str | Path], out: str | Path = "grades", *,
         if not value > 0:
             raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
     if jobs is None:
-        jobs = os.cpu_count() or 1
+        jobs = default_jobs()
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a positive int, got {jobs!r}")
     out = Path(out)
@@ -280,8 +301,9 @@ def grade(submissions: Iterable[str | Path], out: str | Path = "grades", *,
         copies.setdefault(original, []).append(path)
     stop = threading.Event()
     graded: dict[Path, NotebookGrade] = {}
+    # The bar counts every notebook handed in; a copy is done when its original is.
     with ThreadPoolExecutor(max_workers=jobs) as pool, tqdm(
-            total=len(copies), unit="notebook", desc="grading", disable=not progress) as bar:
+            total=len(paths), unit="notebook", desc="grading", disable=not progress) as bar:
         futures = {pool.submit(grade_notebook, path, names[path], chapters,
                                cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,
                                exclude=[out], stop=stop, cells=read[path]): path
@@ -289,7 +311,7 @@ def grade(submissions: Iterable[str | Path], out: str | Path = "grades", *,
         try:
             for future in as_completed(futures):
                 graded[futures[future]] = future.result()
-                bar.update()
+                bar.update(len(copies[futures[future]]))
         except BaseException:  # Ctrl-C: stop every kernel before leaving
             stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
@@ -324,7 +346,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("grades"),
                         help="folder for grades.csv, summary.md and feedback/ (default: grades)")
     parser.add_argument("--jobs", type=int, default=None,
-                        help="notebooks graded at a time (default: the number of CPUs)")
+                        help="notebooks graded at a time (default: the number of CPU "
+                             "cores)")
     parser.add_argument("--cell-timeout", type=float, default=120, metavar="SECONDS",
                         help="time limit of a cell, and of one check (default: 120)")
     parser.add_argument("--notebook-timeout", type=float, default=1200, metavar="SECONDS",

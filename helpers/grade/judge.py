@@ -52,7 +52,7 @@ def judge(namespace: dict[str, Any], module: str, check: str, arguments: str,
                 result = fresh_check(module, check)(*args, **kwargs)
                 verdict.update(passed=bool(result), message=str(result.message))
             except Exception as error:  # a check never raises; say so if one ever does
-                verdict["error"] = f"the check raised {type(error).__name__}: {error}"
+                verdict["error"] = f"The check itself raised {type(error).__name__}: {error}"
     print(marker + json.dumps(verdict))
 
 

@@ -255,9 +255,11 @@ def _judgement(status: str, outputs: list, marker: str, timeout: float, exercise
     if status == "ok" and line is not None:
         return Judgement(**json.loads(line[len(marker):]))
     if status == "timeout":
-        return Judgement(error=f"the check did not finish within {timeout:.0f} s, running "
-                               f"{exercise.arguments}: an endless loop?")
+        return Judgement(error=f"The check did not finish within {timeout:.0f} s on "
+                               f"`{exercise.arguments}`: an endless loop in it?")
     if status == "died":
-        return Judgement(error=f"the kernel stopped while the check ran {exercise.arguments}.")
-    return Judgement(error=_error_text(outputs) if status == "error" else "the check printed "
-                     "no verdict.")
+        return Judgement(error=f"The kernel stopped while the check ran on "
+                               f"`{exercise.arguments}`.")
+    if status == "error":
+        return Judgement(error=_error_text(outputs))
+    return Judgement(error="The check printed no verdict.")

@@ -71,9 +71,10 @@ def feedback(grade: NotebookGrade) -> str:
     chapter = grade.chapter
     lines = [
         f"# {grade.file}: {grade.total} of {len(grade.exercises)} exercises passed", "",
-        f"Chapter {chapter.number}, *{chapter.title}*. Your notebook was run top to bottom in "
-        "a fresh kernel; then each exercise was checked by the book's own self-check on what "
-        "your cells defined (the output of your check cells was not read).", "",
+        f"Chapter {chapter.number}, *{chapter.title}*. Your notebook was run from top to "
+        "bottom in a fresh kernel, and each exercise was checked, right after its cells, by "
+        "the book's own self-check on what your cells defined (not by reading what your "
+        "check cells printed).", "",
         "| exercise | verdict |", "| --- | --- |",
         *(f"| {g.exercise.heading} | {g.verdict} |" for g in grade.exercises), ""]
     for g in grade.exercises:
@@ -82,6 +83,11 @@ def feedback(grade: NotebookGrade) -> str:
         lines += [f"- {note}" for note in g.notes] + ([""] if g.notes else [])
     if grade.notes:
         lines += ["## Other notes", "", *(f"- {note}" for note in grade.notes), ""]
+    if grade.total < len(grade.exercises):
+        lines += ["## What next", "",
+                  "Work again on the exercises that are not passed, then run their check "
+                  "cells in your notebook: each check says what is still off, as above, and "
+                  "answers `Correct!` once your answer is right.", ""]
     return "\n".join(lines)
 
 
