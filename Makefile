@@ -54,7 +54,7 @@ grade: setup
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder-or-notebooks [GRADES=grades]"; exit 2; }
 	$(BIN)/python -m helpers.grade $(SUBMISSIONS) --out $(GRADES)
 
-# The grader's slow test, not in `make test` (40 s more): a notebook that ignores Ctrl-C in
+# The grader's slow test, not in `make test` (45 s more): a notebook that ignores Ctrl-C in
 # an endless loop, so that its kernel is restarted and the cells before it run again.
 grade-check: setup
 	GRADE_SLOW=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_grade.py

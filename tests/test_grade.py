@@ -347,3 +347,11 @@ def test_a_kernel_that_ignores_ctrl_c_is_restarted_and_the_rest_judged(tmp_path)
         f"The cell that starts `import signal` did not finish within {CELL_TIMEOUT} s (an "
         "endless loop?) and was stopped.")
 
+
+def test_the_teachers_page_lists_every_option_of_the_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    options = set(re.findall(r"--[a-z][a-z-]+", capsys.readouterr().out)) - {"--help"}
+    page = (ROOT / "book" / "teachers.md").read_text()
+    assert options and {option for option in options if f"`{option}" not in page} == set()
+    assert "python -m helpers.grade class/ --out grades" in page and "bwrap" in page
