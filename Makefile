@@ -5,7 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export VENV
 
-.PHONY: setup book test unit notebooks book-check lint model benchmark clean student student-check compat
+.PHONY: setup book test unit notebooks book-check lint model benchmark clean student student-check compat \
+	grade grade-check
 
 setup:
 	@bash scripts/setup.sh
@@ -59,11 +60,25 @@ student: setup
 student-check: setup
 	STUDENT_CHECK=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_student.py -k notebook_runs
 
+# Grade the students' notebooks handed in (book/teachers.md): make grade SUBMISSIONS=class/
+# writes grades/grades.csv, grades/summary.md and grades/feedback/. It runs their code.
+SUBMISSIONS ?=
+GRADES ?= grades
+grade: setup
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder-or-notebooks [GRADES=grades]"; exit 2; }
+	$(BIN)/python -m helpers.grade $(SUBMISSIONS) --out $(GRADES)
+
+# The grader's slow test, not in `make test` (45 s more): a notebook that ignores Ctrl-C in
+# an endless loop, so that its kernel is restarted and the cells before it run again.
+grade-check: setup
+	GRADE_SLOW=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_grade.py
+
 # The oldest supported TensorFlow/Keras pair (requirements-compat.txt, in .venv-compat): the
 # helpers' unit tests listed here, then every notebook top to bottom (scripts/compat.sh).
 COMPAT_TESTS := tests/test_explain.py tests/test_plot.py tests/test_conv.py tests/test_data.py \
 	tests/test_models.py tests/test_exercises.py $(wildcard tests/test_ch*_exercises.py) \
-	tests/test_imagenet.py tests/test_evaluate.py tests/test_shapes.py tests/test_package.py
+	tests/test_imagenet.py tests/test_evaluate.py tests/test_shapes.py tests/test_package.py \
+	tests/test_grade.py
 compat: setup
 	COMPAT_TESTS="$(COMPAT_TESTS)" bash scripts/compat.sh
 
