@@ -180,8 +180,9 @@ def measure(n: int = MOSAICS, *, methods: dict[str, Callable] | None = None,
     ``name``, ``name/hits``, ``name/shares`` and ``name/sensitivity`` (:func:`score_tiles`);
     for a method that returns attributions per channel (Integrated Gradients), also
     ``name/logit_gap``, ``(n, T)``: ``logit(x) - logit(black)`` for each tile's class, and
-    ``name/completeness``: ``sum(attributions) / name/logit_gap - 1``. Smaller ``n`` and ``methods`` give the first rows of the full
-    measurement, which is how the chapter and the tests check the stored file.
+    ``name/completeness``: ``sum(attributions) / name/logit_gap - 1``. Smaller ``n`` and
+    ``methods`` give the first rows of the full measurement, which is how the chapter and the
+    tests check the stored file.
     """
     from tqdm.auto import tqdm
 
