@@ -4,7 +4,8 @@ One concept per module, each derived in a chapter of the book:
 
 * :mod:`~helpers.explain.feature_maps` - chapter 03, ``feature_maps``
 * :mod:`~helpers.explain.filters` - chapter 04, ``maximize_activation``
-* :mod:`~helpers.explain.examples` - chapter 04, ``dataset_examples``, ``strongest_units``
+* :mod:`~helpers.explain.examples` - chapter 04, ``dataset_examples`` (``strongest_units``,
+  then ``cut_patches``)
 * :mod:`~helpers.explain.receptive_field` - chapter 01's rule through a model's layers,
   ``receptive_field``
 * :mod:`~helpers.explain.gradients` - chapter 05, ``saliency``, ``smoothgrad``,
@@ -19,7 +20,12 @@ Scores are logits: a final softmax is looked through, without changing the model
 """
 
 from helpers.explain.cam import cam, grad_cam, grad_cam_plus_plus, score_cam
-from helpers.explain.examples import StrongestUnits, dataset_examples, strongest_units
+from helpers.explain.examples import (
+    StrongestUnits,
+    cut_patches,
+    dataset_examples,
+    strongest_units,
+)
 from helpers.explain.feature_maps import feature_maps
 from helpers.explain.filters import maximize_activation
 from helpers.explain.gradients import integrated_gradients, saliency, smoothgrad
@@ -29,6 +35,7 @@ __all__ = [
     "ReceptiveField",
     "StrongestUnits",
     "cam",
+    "cut_patches",
     "dataset_examples",
     "feature_maps",
     "grad_cam",

@@ -134,9 +134,27 @@ def dataset_examples(model: keras.Model, images: np.ndarray, layer: str,
 
 def cut_patches(images: np.ndarray, field: ReceptiveField, image_index: np.ndarray,
                 rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """The receptive fields of units ``(rows, cols)`` of images ``image_index``, cut out of
-    ``images`` ``(N, H, W, C)`` and padded with zeros past the border: ``(..., h, w, C)``
-    for index arrays of any (common) shape ``(...)``."""
+    """The receptive fields of chosen units, cut out of their images.
+
+    The last step of :func:`dataset_examples`, on its own so that a chapter can keep the
+    units of :func:`strongest_units` (which images, where) and still get the patches
+    (chapter 04, notebooks/04_filter_visualization.ipynb).
+
+    Parameters
+    ----------
+    images
+        ``(N, H, W, C)``, the images the units were found in.
+    field
+        The layer's :class:`~helpers.explain.ReceptiveField`.
+    image_index, rows, cols
+        Integer arrays of one shape ``(...)``: each unit's image and position in the map
+        (``StrongestUnits.images``, ``.rows``, ``.cols``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., h, w, C)``, zeros wherever a field reaches past its image's border.
+    """
     used, where = np.unique(np.asarray(image_index), return_inverse=True)
     pad_rows, pad_cols = max(field.size[0], 0), max(field.size[1], 0)
     # Pad each image once by a whole field on every side: every window then fits.
