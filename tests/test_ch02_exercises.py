@@ -281,3 +281,41 @@ def windows_mask(rows, cols):
 ])
 def test_pool_gradient_slips(answer, fragments):
     assert_not_yet(ch02.check_max_pool_gradient(answer), *fragments)
+
+
+# --- Exercise 6: a separable convolution's parameters ---------------------------------------
+
+def separable_params(kernel_size, in_channels, out_channels):
+    return kernel_size * kernel_size * in_channels + in_channels * out_channels
+
+
+def test_separable_params_solution_and_message():
+    result = ch02.check_separable_params(separable_params)
+    assert_correct(result)
+    assert "K x K weights per input channel" in str(result)
+
+
+def test_separable_params_agrees_with_keras():
+    import keras
+
+    for kernel_size, in_channels, out_channels in ch02.SEPARABLE_PARAMS_CASES:
+        layer = keras.layers.SeparableConv2D(out_channels, kernel_size, use_bias=False)
+        layer.build((None, 12, 12, in_channels))
+        assert layer.count_params() == separable_params(kernel_size, in_channels, out_channels)
+
+
+@pytest.mark.parametrize("function, fragments", [
+    (lambda k, c_in, c_out: k * k * c_in * c_out,
+     ["separable_params(3, 32, 16) returned 4608, expected 800", "full convolution"]),
+    (lambda k, c_in, c_out: k * k * c_in, ["depthwise part alone"]),
+    (lambda k, c_in, c_out: c_in * c_out, ["1x1 convolution alone"]),
+    (lambda k, c_in, c_out: k * k + c_in * c_out, ["its own K x K kernel"]),
+    (lambda k, c_in, c_out: k * k * c_out + c_in * c_out, ["not x C_out"]),
+    (lambda k, c_in, c_out: separable_params(k, c_in, c_out) + c_in + c_out, ["no biases"]),
+    (lambda k, c_in, c_out: k * c_in + c_in * c_out, ["K * K weights"]),
+    (lambda k, c_in, c_out: separable_params(k, c_in, c_out) + 1, ["returned 801, expected 800"]),
+    (lambda k, c_in, c_out: None, ["returned None", "placeholder"]),
+    (..., ["placeholder"]),
+])
+def test_separable_params_slips(function, fragments):
+    assert_not_yet(ch02.check_separable_params(function), *fragments)

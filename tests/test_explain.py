@@ -780,3 +780,194 @@ def test_maximize_activation_climbs_the_mean_before_or_after_the_relu(pre_activa
     # row 7 down); after it, the dead top row of positions no longer pulls row 1 down.
     assert_allclose(moved[:, 3], [1, 0, 0, 0, 0, 0, 0, -1] if pre_activation
                     else [1, 1, 0, 0, 0, 0, 0, -1])
+
+
+# -- receptive fields and dataset examples ----------------------------------------------------
+def geometry_model(size=(11, 12)):
+    """A linear model with positive weights (so a unit's gradient is nonzero exactly on its
+    receptive field): every kind of window, odd sizes under stride 2, a padding and a
+    residual branch."""
+    ones = keras.initializers.Constant(1.0)
+    inputs = keras.Input((*size, 2))
+    x = keras.layers.Conv2D(3, 3, strides=2, padding="same", kernel_initializer=ones,
+                            name="c1")(inputs)
+    x = keras.layers.BatchNormalization(name="bn1")(x)
+    skip = x
+    x = keras.layers.DepthwiseConv2D(3, padding="same", depthwise_initializer=ones, name="dw")(x)
+    x = keras.layers.Add(name="add")([skip, keras.layers.ReLU(name="r1")(x)])
+    x = keras.layers.ZeroPadding2D(((1, 0), (0, 2)), name="pad")(x)
+    x = keras.layers.AveragePooling2D(2, strides=1, name="avg")(x)
+    x = keras.layers.Conv2D(2, 3, dilation_rate=2, padding="same", kernel_initializer=ones,
+                            name="dilated")(x)
+    x = keras.layers.Conv2D(2, 3, strides=2, padding="valid", kernel_initializer=ones,
+                            name="c2")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inputs, keras.layers.Dense(2, name="out")(x), name="geometry")
+
+
+def gradient_support(model, layer, row, col):
+    """The input pixels (rows, cols) unit (row, col) of channel 0 depends on, by gradient."""
+    inner = keras.Model(model.inputs, model.get_layer(layer).output)
+    image = tf.constant(np.ones((1, *model.input_shape[1:]), np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(image)
+        unit = inner(image)[0, row, col, 0]
+    support = np.abs(tape.gradient(unit, image).numpy()[0]).sum(axis=-1) > 0
+    return np.flatnonzero(support.any(axis=1)), np.flatnonzero(support.any(axis=0))
+
+
+@pytest.mark.parametrize("layer", ["c1", "dw", "add", "avg", "dilated", "c2"])
+def test_receptive_field_is_where_the_gradient_reaches_border_units_included(layer):
+    model = geometry_model()
+    height, width = model.input_shape[1:3]
+    field = explain.receptive_field(model, layer)
+    map_height, map_width = model.get_layer(layer).output.shape[1:3]
+    for row in sorted({0, map_height // 2, map_height - 1}):
+        for col in sorted({0, map_width // 2, map_width - 1}):
+            rows, cols = gradient_support(model, layer, row, col)
+            top, left, bottom, right = field.window(row, col)
+            if rows.size == 0:  # the last column of avg pools the two padded columns only
+                assert (layer, col) == ("avg", map_width - 1)
+                continue
+            # The field clipped at the image's border is exactly what the unit depends on.
+            assert (rows.min(), rows.max()) == (max(top, 0), min(bottom, height) - 1), (row, col)
+            assert (cols.min(), cols.max()) == (max(left, 0), min(right, width) - 1), (row, col)
+
+
+def test_receptive_field_follows_chapter_01s_rule_on_the_course_model(course):
+    from helpers.exercises.ch01 import COURSE_MODEL_LAYERS, _receptive_field
+
+    field = explain.receptive_field(course, "conv5")
+    assert field == explain.ReceptiveField((24, 24), (4, 4), (-10, -10))
+    assert field.size[0] == _receptive_field(COURSE_MODEL_LAYERS)
+    assert explain.receptive_field(course, "pool1").jump == (2, 2)
+
+
+def test_receptive_field_of_a_layer_inside_a_nested_model(nested):
+    # VGG16's block2_conv1: 3x3, 3x3, 2x2 pool, 3x3 -> 1 + 2 + 2 + 1 + 2 * 2 = 10 pixels,
+    # starting 1 + 1 pixels and then 1 pooled unit (2 pixels) above the image.
+    field = explain.receptive_field(nested, "block2_conv1")
+    assert field == explain.ReceptiveField((10, 10), (2, 2), (-4, -4))
+
+
+def test_receptive_field_errors(smooth):
+    upsampling = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.UpSampling2D(name="up"),
+                                   keras.layers.Conv2D(1, 3, name="c")])
+    with pytest.raises(ValueError, match=r"through layer 'up' \(UpSampling2D\): expected only "
+                                         "convolutions, poolings"):
+        explain.receptive_field(upsampling, "c")
+    with pytest.raises(ValueError, match=r"no layer named 'x'.*\['c1', 'c2'\]"):
+        explain.receptive_field(smooth, "x")
+    any_size = keras.Sequential([keras.Input((None, None, 1)), keras.layers.Conv2D(1, 3)])
+    with pytest.raises(ValueError, match="accepts any image size; pass size"):
+        explain.receptive_field(any_size, any_size.layers[0].name)
+
+
+def examples_model():
+    """Conv -> ReLU layers (so pre_activation reads the conv's output), a stride and a pool."""
+    inputs = keras.Input((12, 12, 2))
+    x = keras.layers.Conv2D(3, 3, padding="same", kernel_initializer=glorot(20), name="c1")(inputs)
+    x = keras.layers.ReLU(name="r1")(x)
+    x = keras.layers.MaxPooling2D(2, name="p1")(x)
+    x = keras.layers.Conv2D(4, 3, strides=2, padding="same", kernel_initializer=glorot(21),
+                            name="c2")(x)
+    x = keras.layers.ReLU(name="r2")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inputs, keras.layers.Dense(3, name="out")(x), name="examples")
+
+
+def brute_force_examples(model, images, conv, filters, top):
+    """Dataset examples by loops: every image's first strongest unit, images by value, and
+    each unit's field cut pixel by pixel (0 outside the image)."""
+    maps = keras.Model(model.inputs[0], model.get_layer(conv).output)(images).numpy()
+    field = explain.receptive_field(model, conv)
+    height, width = images.shape[1:3]
+    results = []
+    for f in filters:
+        best = []
+        for n in range(len(images)):
+            flat = maps[n, ..., f].ravel()
+            position = int(np.argmax(flat))  # NumPy: the first of the maxima
+            best.append((-flat[position], n, *divmod(position, maps.shape[2])))
+        best.sort()  # by value, then by image index
+        patches = []
+        for _, n, row, col in best[:top]:
+            top_row, left, _, _ = field.window(row, col)
+            patch = np.zeros((*field.size, images.shape[3]), np.float32)
+            for i in range(field.size[0]):
+                for j in range(field.size[1]):
+                    r, c = top_row + i, left + j
+                    if 0 <= r < height and 0 <= c < width:
+                        patch[i, j] = images[n, r, c]
+            patches.append(patch)
+        results.append(([-b[0] for b in best[:top]], [b[1:] for b in best[:top]], patches))
+    return results
+
+
+@pytest.mark.parametrize(("layer", "conv"), [("r1", "c1"), ("r2", "c2")])
+def test_dataset_examples_are_the_arg_max_units(layer, conv):
+    model = examples_model()
+    images = np.random.default_rng(1).random((20, 12, 12, 2), dtype=np.float32) - 0.5
+    filters, top = [2, 0, 1], 6
+    units = explain.strongest_units(model, images, layer, filters, top, batch_size=7,
+                                    progress=False)
+    patches = explain.dataset_examples(model, images, layer, filters, top, batch_size=7,
+                                       progress=False)
+    assert patches.shape == (3, top, *explain.receptive_field(model, conv).size, 2)
+    assert patches.dtype == np.float32
+    for f, (values, where, expected) in enumerate(brute_force_examples(model, images, conv,
+                                                                       filters, top)):
+        assert_allclose(units.values[f], values, rtol=1e-5)
+        assert [tuple(int(a[f, k]) for a in units[1:]) for k in range(top)] == where
+        assert_allclose(patches[f], np.stack(expected))
+        assert np.all(np.diff(units.values[f]) <= 0)  # strongest first
+        assert len(set(units.images[f])) == top  # no image twice
+
+
+def test_dataset_examples_pad_past_the_border():
+    # A sum of 3x3 pixels: a bright corner pixel on a dark image excites unit (0, 0) most, the
+    # one that sees the fewest other pixels: its field starts a row above and a column left
+    # of the image, zeros in the patch.
+    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(
+        1, 3, padding="same", kernel_initializer="ones", use_bias=False, name="c")])
+    images = np.full((2, 6, 6, 1), 0.1, np.float32)
+    images[1] = -0.1
+    images[1, 0, 0] = 5.0
+    units = explain.strongest_units(model, images, "c", 0, top=2, progress=False)
+    assert (units.images.tolist(), units.rows[0], units.cols[0]) == ([1, 0], 0, 0)
+    patch = explain.dataset_examples(model, images, "c", 0, top=1, progress=False)[0, ..., 0]
+    assert_allclose(patch, [[0, 0, 0], [0, 5.0, -0.1], [0, -0.1, -0.1]])
+
+
+def test_dataset_examples_of_one_filter_and_one_image(course):
+    images = np.random.default_rng(2).random((4, 28, 28, 1), dtype=np.float32)
+    both = explain.dataset_examples(course, images, "conv4", [5], top=3, progress=False)
+    one = explain.dataset_examples(course, images, "conv4", 5, top=3, progress=False)
+    assert one.shape == (3, 14, 14, 1)
+    assert_allclose(one, both[0])
+    alone = explain.dataset_examples(course, images[1], "conv4", [5, 6], top=1, progress=False)
+    assert alone.shape == (2, 1, 14, 14, 1)
+
+
+def test_dataset_examples_errors(course):
+    images = np.zeros((3, 28, 28, 1), np.float32)
+    with pytest.raises(ValueError, match=r"no layer named 'conv9'.*\['conv1', 'conv2', 'pool1'"):
+        explain.dataset_examples(course, images, "conv9", [0], progress=False)
+    with pytest.raises(ValueError, match=r"'logits' outputs shape \(None, 10\).*4-D"):
+        explain.dataset_examples(course, images, "logits", [0], progress=False)
+    with pytest.raises(ValueError, match="filter 64 is out of range: layer 'conv4' has 64 "
+                                         "channels, 0 to 63"):
+        explain.dataset_examples(course, images, "conv4", [0, 64], top=1, progress=False)
+    with pytest.raises(TypeError, match="filters must be an int or a sequence of ints"):
+        explain.dataset_examples(course, images, "conv4", "all", progress=False)
+    with pytest.raises(ValueError, match="top=9, but there are only 3 images: each image gives "
+                                         "at most one example"):
+        explain.dataset_examples(course, images, "conv4", [0], progress=False)
+    with pytest.raises(ValueError, match="top must be a positive int, got 0"):
+        explain.strongest_units(course, images, "conv4", [0], top=0, progress=False)
+    with pytest.raises(ValueError, match=r"expects images of shape \(28, 28, 1\).*\(28, 28, 3\)"):
+        explain.dataset_examples(course, np.zeros((3, 28, 28, 3), np.float32), "conv4", [0],
+                                 top=1, progress=False)
+    with pytest.raises(TypeError, match="floating point"):
+        explain.dataset_examples(course, images.astype(np.uint8), "conv4", [0], top=1,
+                                 progress=False)

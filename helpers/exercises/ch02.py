@@ -25,6 +25,7 @@ __all__ = [
     "check_max_pool",
     "check_max_pool_gradient",
     "check_relu_average_pool",
+    "check_separable_params",
 ]
 
 #: The pre-activation feature map of the exercise "ReLU, then average pooling, by hand".
@@ -369,4 +370,63 @@ def _max_pool_gradient_case(x: np.ndarray, g: np.ndarray) -> Case:
                        f"{np.count_nonzero(array[~maxima])} of your nonzero derivatives are on "
                        "values that are not the largest of their window: those values do not "
                        "reach the output."),
+    ])
+
+
+# -- Exercise 6: a depthwise separable convolution's parameters ---------------------------
+#: ``(kernel_size, in_channels, out_channels)``: EfficientNet-Lite0's blocks 1 and 13 (the
+#: depthwise convolution and the 1x1 projection after it), and a small layer.
+SEPARABLE_PARAMS_CASES: tuple[tuple[int, int, int], ...] = (
+    (3, 32, 16),
+    (5, 1152, 192),
+    (3, 8, 24),
+)
+
+
+def check_separable_params(separable_params: Callable) -> CheckResult:
+    """Check ``separable_params(kernel_size, in_channels, out_channels)``.
+
+    Parameters
+    ----------
+    separable_params
+        A function returning the number of weights of a depthwise ``kernel_size x
+        kernel_size`` convolution on ``in_channels`` channels followed by a 1x1
+        convolution to ``out_channels``, without biases (chapter 02, "The parts of a
+        modern convnet").
+    """
+    return check_function(separable_params, "separable_params",
+                          (_separable_params_case(*case) for case in SEPARABLE_PARAMS_CASES),
+                          f"separable_params is right on {len(SEPARABLE_PARAMS_CASES)} layers: "
+                          "K x K weights per input channel for the depthwise part, plus "
+                          "C_in x C_out for the 1x1 convolution that mixes the channels.")
+
+
+def _separable_params_case(kernel_size: int, in_channels: int, out_channels: int) -> Case:
+    call = f"separable_params({kernel_size}, {in_channels}, {out_channels})"
+    k, c_in, c_out = kernel_size, in_channels, out_channels
+    expected = k * k * c_in + c_in * c_out
+
+    def slip(wrong, why):
+        return lambda array: array == wrong != expected, returned(call, expected, why)
+
+    return Case((kernel_size, in_channels, out_channels), call,
+                lambda array: array.ndim == 0 and array == expected, [
+        (lambda array: array.ndim != 0,
+         lambda array: f"{call} returned {shown(array)}, expected a number."),
+        slip(k * k * c_in * c_out, "that is a full convolution, one K x K x C_in kernel per "
+                                   "output channel; the separable one splits it into a "
+                                   "depthwise and a 1x1 convolution."),
+        slip(k * k * c_in, "that is the depthwise part alone; add the 1x1 convolution, "
+                           "C_in x C_out weights."),
+        slip(c_in * c_out, "that is the 1x1 convolution alone; add the depthwise part, one "
+                           "K x K kernel per input channel."),
+        slip(k * k + c_in * c_out, "a depthwise convolution has its own K x K kernel for "
+                                   "every input channel: K x K x C_in weights."),
+        slip(k * k * c_out + c_in * c_out, "the depthwise convolution runs on the input "
+                                           "channels, before the 1x1 convolution turns them "
+                                           "into C_out: K x K x C_in, not x C_out."),
+        slip(expected + c_in + c_out, "no biases here: in EfficientNet a batch norm follows "
+                                      "each convolution, and its shift does the bias's job."),
+        slip(k * c_in + c_in * c_out, "a K x K kernel has K * K weights, not K."),
+        (lambda array: True, returned(call, expected)),
     ])

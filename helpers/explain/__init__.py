@@ -4,6 +4,10 @@ One concept per module, each derived in a chapter of the book:
 
 * :mod:`~helpers.explain.feature_maps` - chapter 03, ``feature_maps``
 * :mod:`~helpers.explain.filters` - chapter 04, ``maximize_activation``
+* :mod:`~helpers.explain.examples` - chapter 04, ``dataset_examples`` (``strongest_units``,
+  then ``cut_patches``)
+* :mod:`~helpers.explain.receptive_field` - chapter 01's rule through a model's layers,
+  ``receptive_field``
 * :mod:`~helpers.explain.gradients` - chapter 05, ``saliency``, ``smoothgrad``,
   ``integrated_gradients``
 * :mod:`~helpers.explain.cam` - chapter 06, ``cam``, ``grad_cam``, ``grad_cam_plus_plus``,
@@ -16,18 +20,31 @@ Scores are logits: a final softmax is looked through, without changing the model
 """
 
 from helpers.explain.cam import cam, grad_cam, grad_cam_plus_plus, score_cam
+from helpers.explain.examples import (
+    StrongestUnits,
+    cut_patches,
+    dataset_examples,
+    strongest_units,
+)
 from helpers.explain.feature_maps import feature_maps
 from helpers.explain.filters import maximize_activation
 from helpers.explain.gradients import integrated_gradients, saliency, smoothgrad
+from helpers.explain.receptive_field import ReceptiveField, receptive_field
 
 __all__ = [
+    "ReceptiveField",
+    "StrongestUnits",
     "cam",
+    "cut_patches",
+    "dataset_examples",
     "feature_maps",
     "grad_cam",
     "grad_cam_plus_plus",
     "integrated_gradients",
     "maximize_activation",
+    "receptive_field",
     "saliency",
     "score_cam",
     "smoothgrad",
+    "strongest_units",
 ]
