@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.font_manager import FontProperties
 
-from helpers._validate import check_finite
+from helpers._validate import check_finite, check_positive_int
 
 #: What the grid functions share, described once: :func:`_shared_doc` writes each entry
 #: where a docstring says ``{name}``.
@@ -202,9 +202,7 @@ def _grid(count: int, ncols: int | None, size: float, titles: Sequence[str] | No
           extra_width: float = 0.0, suptitle: str | None = None):
     """A grid of ``count`` panels without axis lines, the first ones titled by ``titles``."""
     _check_titles(titles, count)
-    ncols = min(count, 8) if ncols is None else ncols
-    if ncols < 1:
-        raise ValueError(f"ncols must be positive, got {ncols}")
+    ncols = min(count, 8) if ncols is None else check_positive_int(ncols, "ncols")
     nrows = -(-count // ncols)
     fig, axes = plt.subplots(nrows, ncols, squeeze=False,
                              figsize=(size * ncols + extra_width,
