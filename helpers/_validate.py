@@ -78,6 +78,16 @@ def check_index(value, count: int, name: str, *, of: str, expected: str = "an in
     return int(value)
 
 
+def check_choice(value, name: str, choices: tuple[str, ...], what: str | None = None) -> str:
+    """``value`` if it is one of the strings ``choices``; ``what`` names the kind of thing
+    chosen in the message (``"photo"``), ``name`` by default."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, one of {choices}; got {type(value).__name__}")
+    if value not in choices:
+        raise ValueError(f"unknown {what or name} {value!r}; expected one of {choices}")
+    return value
+
+
 def check_finite(array, what: str) -> None:
     """A ``ValueError`` if ``array`` holds a NaN or an infinity; ``what`` names it."""
     if not np.isfinite(array).all():

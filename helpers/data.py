@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers._validate import check_int, check_non_negative, check_size
+from helpers._validate import check_choice, check_int, check_non_negative, check_size
 
 FASHION_MNIST_CLASSES: tuple[str, ...] = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -208,10 +208,7 @@ def load_photo(name: str, size: int | tuple[int, int] | None = None) -> np.ndarr
     numpy.ndarray
         ``(H, W, 3)`` float32 in [0, 1]; gray photographs are repeated over 3 channels.
     """
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str, one of {PHOTOS}; got {type(name).__name__}")
-    if name not in PHOTOS:
-        raise ValueError(f"unknown photo {name!r}; expected one of {PHOTOS}")
+    check_choice(name, "name", PHOTOS, "photo")
     from skimage.transform import resize
     from skimage.util import img_as_float32
 

@@ -37,7 +37,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from helpers._validate import check_finite, check_int
+from helpers._validate import check_choice, check_finite, check_int
 
 # -- the class names ----------------------------------------------------------------------
 #: The committed fact table: synset id and short name of each class, in index order.
@@ -457,11 +457,7 @@ def weights_path() -> Path:
 
 
 def _check_name(name: str) -> str:
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str, one of {MODELS}; got {type(name).__name__}")
-    if name not in MODELS:
-        raise ValueError(f"unknown network {name!r}; expected one of {MODELS}")
-    return name
+    return check_choice(name, "name", MODELS, "network")
 
 
 def load_model(name: str = "efficientnet_lite0") -> keras.Model:

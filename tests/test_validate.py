@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from helpers._validate import (
+    check_choice,
     check_finite,
     check_index,
     check_int,
@@ -89,3 +90,11 @@ def test_finite_and_non_negative_numbers():
             check_non_negative(bad if bad != np.inf else -1.0, "sigma", "number of pixels")
     check_non_negative(0.0, "sigma")
     check_non_negative(np.float32(2.5), "sigma")
+
+
+def test_a_choice_is_one_of_the_strings():
+    assert check_choice("maps", "average", ("maps", "gradients")) == "maps"
+    with pytest.raises(ValueError, match=r"unknown photo 'kitten'; expected one of \('cat',\)"):
+        check_choice("kitten", "name", ("cat",), "photo")
+    with pytest.raises(TypeError, match=r"average must be a str, one of \('maps',\); got NoneType"):
+        check_choice(None, "average", ("maps",))

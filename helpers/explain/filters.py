@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from helpers._validate import check_index, check_positive_int, is_int
+from helpers._validate import check_choice, check_index, check_positive_int, is_int
 from helpers.explain._checks import check_model, image_shape_for
 from helpers.explain._graph import forward_pass, graph_function, per_model
 
@@ -150,8 +150,7 @@ def maximize_activation(
         gradient to climb, so their pictures show nothing about them.
     """
     check_model(model)
-    if param not in PARAMETERIZATIONS:
-        raise ValueError(f"param must be one of {PARAMETERIZATIONS}, got {param!r}")
+    check_choice(param, "param", PARAMETERIZATIONS)
     steps = check_positive_int(steps, "steps")
     batch_size = check_positive_int(batch_size, "batch_size")
     image_shape = image_shape_for(model, size)

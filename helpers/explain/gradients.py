@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from helpers._validate import check_non_negative, check_positive_int
+from helpers._validate import check_choice, check_non_negative, check_positive_int
 from helpers.explain._checks import ClassIndex, as_baseline
 from helpers.explain._graph import (
     DEFAULT_BATCH_SIZE,
@@ -174,8 +174,7 @@ def smoothgrad(model: keras.Model, images: np.ndarray, class_index: ClassIndex =
     prepared = prepare(model, images, class_index, batch_size)
     samples = check_positive_int(samples, "samples")
     check_non_negative(noise, "noise", "fraction of the value range")
-    if average not in SMOOTHGRAD_AVERAGES:
-        raise ValueError(f"average must be one of {SMOOTHGRAD_AVERAGES}, got {average!r}")
+    check_choice(average, "average", SMOOTHGRAD_AVERAGES)
     batch = prepared.batch
     index = _resolve_predicted(model, batch, prepared.index, prepared.batch_size)
     noise_patterns = np.random.default_rng(seed).standard_normal(
