@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from helpers._setup import setup
+from helpers._validate import check_index
 from helpers.data import load_fashion_mnist
 from helpers.models import INPUT_SHAPE, NUM_CLASSES, build_convnet, load_trained, preprocess
 from helpers.train import command_line, fit
@@ -38,10 +39,7 @@ TRAIN_IMAGES = 20000
 def mark_pattern(label: int) -> np.ndarray:
     """The mark of one class: bool ``(6, 6)``, the 2 x 2 cells lit by the bits of
     ``label + 1`` (cell ``(r, c)`` by bit ``2 r + c``), so that no class has a blank mark."""
-    if isinstance(label, bool) or not isinstance(label, (int, np.integer)):
-        raise TypeError(f"label must be an int, got {type(label).__name__}")
-    if not 0 <= label < NUM_CLASSES:
-        raise ValueError(f"label must be in 0..{NUM_CLASSES - 1}, got {label}")
+    label = check_index(label, NUM_CLASSES, "label", of=f"there are {NUM_CLASSES} classes")
     bits = np.array([(label + 1) >> bit & 1 for bit in range(4)], bool).reshape(2, 2)
     cell = MARK_SIZE // 2
     return np.kron(bits, np.ones((cell, cell), bool))
@@ -133,7 +131,8 @@ def accuracies(model: keras.Model, images: np.ndarray, labels: np.ndarray,
                seed: int = 0) -> dict[str, float]:
     """Accuracy on the images with their own mark, without a mark, and with the mark of
     another class (chosen at random, seeded)."""
-    other = (labels + np.random.default_rng(seed).integers(1, NUM_CLASSES, len(labels))) % 10
+    shift = np.random.default_rng(seed).integers(1, NUM_CLASSES, len(labels))
+    other = (labels + shift) % NUM_CLASSES
 
     def accuracy(x):
         x = preprocess(x)

@@ -8,17 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from helpers._validate import check_pair
+
 __all__ = ["conv2d", "conv_output_size", "same_padding"]
 
 PADDING_CHOICES = ("valid", "same")
-
-
-def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
-    """``3`` -> ``(3, 3)``; ``(2, 1)`` stays; anything else is a ``ValueError``."""
-    pair = (value, value) if np.isscalar(value) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int | np.integer) for v in pair):
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return int(pair[0]), int(pair[1])
 
 
 def same_padding(size: int, kernel_size: int, stride: int = 1) -> tuple[int, int]:
@@ -131,9 +125,7 @@ def conv2d(
         raise ValueError(f"the kernel expects {kernel.shape[2]} input channels, the images "
                          f"have {images.shape[3]}")
     k_h, k_w = kernel.shape[:2]
-    s_h, s_w = _pair(strides, "strides")
-    if s_h < 1 or s_w < 1:
-        raise ValueError(f"strides must be positive, got {strides!r}")
+    s_h, s_w = check_pair(strides, "strides", minimum=1)
 
     if isinstance(padding, str):
         if padding.lower() not in PADDING_CHOICES:
@@ -145,9 +137,7 @@ def conv2d(
         else:
             pad_h = pad_w = (0, 0)
     else:
-        p_h, p_w = _pair(padding, "padding")
-        if p_h < 0 or p_w < 0:
-            raise ValueError(f"padding must not be negative, got {padding!r}")
+        p_h, p_w = check_pair(padding, "padding", minimum=0)
         pad_h, pad_w = (p_h, p_h), (p_w, p_w)
     padded = np.pad(images, ((0, 0), pad_h, pad_w, (0, 0)))
     if padded.shape[1] < k_h or padded.shape[2] < k_w:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from helpers._validate import check_choice, check_int, check_non_negative, check_size
+
 FASHION_MNIST_CLASSES: tuple[str, ...] = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
@@ -188,18 +190,6 @@ def _read_photo(name: str) -> np.ndarray:
     return getattr(skimage.data, name)()
 
 
-def _check_size(size) -> tuple[int, int]:
-    """``size`` (an int or a pair of ints, NumPy ints too) as ``(height, width)``."""
-    pair = (size, size) if isinstance(size, (int, np.integer)) else size
-    if (not isinstance(pair, (tuple, list)) or len(pair) != 2
-            or any(isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer))
-                   for v in pair)):
-        raise TypeError(f"size must be an int or a (height, width) pair of ints, got {size!r}")
-    if pair[0] < 1 or pair[1] < 1:
-        raise ValueError(f"size must be positive, got {size!r}")
-    return int(pair[0]), int(pair[1])
-
-
 def load_photo(name: str, size: int | tuple[int, int] | None = None) -> np.ndarray:
     """A real photograph that ships with scikit-image or matplotlib, as float32 RGB in [0, 1].
 
@@ -218,14 +208,11 @@ def load_photo(name: str, size: int | tuple[int, int] | None = None) -> np.ndarr
     numpy.ndarray
         ``(H, W, 3)`` float32 in [0, 1]; gray photographs are repeated over 3 channels.
     """
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str, one of {PHOTOS}; got {type(name).__name__}")
-    if name not in PHOTOS:
-        raise ValueError(f"unknown photo {name!r}; expected one of {PHOTOS}")
+    check_choice(name, "name", PHOTOS, "photo")
     from skimage.transform import resize
     from skimage.util import img_as_float32
 
-    shape = None if size is None else _check_size(size)
+    shape = None if size is None else check_size(size)
     image = img_as_float32(_read_photo(name))
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=-1)
@@ -282,12 +269,11 @@ def photo_grid(n: int, grid: int = 2, size: int = 224,
     """
     from skimage.transform import resize
 
-    for name, value in (("n", n), ("grid", grid), ("size", size), ("seed", seed)):
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    check_int(n, "n", minimum=1)
+    check_int(grid, "grid", minimum=1)
+    check_int(size, "size")
+    check_int(seed, "seed")
     names = list(PHOTO_CLASSES)
-    if n < 1 or grid < 1:
-        raise ValueError(f"n and grid must be at least 1, got n={n}, grid={grid}")
     if grid * grid > len(names):
         raise ValueError(f"a {grid} x {grid} grid needs {grid * grid} photos of distinct "
                          f"classes; there are {len(names)} ({', '.join(names)})")
@@ -399,16 +385,11 @@ def make_shapes(n: int, size: int = 64, seed: int = 0, *, lines: int = 3, blobs:
     masks : numpy.ndarray
         bool ``(n, size, size)``: True on the object's pixels (never empty).
     """
-    for name, value in (("n", n), ("size", size), ("lines", lines), ("blobs", blobs)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
-    if size < 32:
-        raise ValueError(f"size must be at least 32 pixels, got {size}")
-    if lines < 0 or blobs < 0 or not np.isfinite(noise) or noise < 0:
-        raise ValueError("lines, blobs and noise must be non-negative, got "
-                         f"lines={lines}, blobs={blobs}, noise={noise}")
+    check_int(n, "n", minimum=1)
+    check_int(size, "size", minimum=32, hint=" pixels")
+    check_int(lines, "lines", minimum=0)
+    check_int(blobs, "blobs", minimum=0)
+    check_non_negative(noise, "noise", "standard deviation")
     rng = np.random.default_rng(seed)
     labels = (rng.permutation(n) % len(SHAPE_CLASSES)).astype(np.int64)
     column = (n, 1, 1)

@@ -27,7 +27,6 @@ the randomization test works on a clone.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Sequence
 
 import keras
@@ -35,11 +34,11 @@ import numpy as np
 import tensorflow as tf
 from scipy.stats import bootstrap, rankdata
 
+from helpers._validate import check_finite, check_int, check_non_negative, check_positive_int
 from helpers.explain._checks import (
     ClassIndex,
     as_baseline,
     as_image_batch,
-    check_positive_int,
     class_indices,
 )
 from helpers.explain._graph import INDEX_SPEC, compiled, forward_pass, graph_function, image_spec
@@ -81,8 +80,7 @@ def _as_heatmaps(heatmaps, shape: tuple[int, ...], what: str = "heatmaps") -> np
                     "channel axis first, e.g. np.abs(attributions).sum(axis=-1))")
         raise ValueError(f"{what} must have shape {tuple(shape)}, one map per image at the "
                          f"images' height and width; got {array.shape}{hint}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{what} contain NaN or infinite values")
+    check_finite(array, what)
     return array.astype(np.float64)
 
 
@@ -98,15 +96,6 @@ def _as_masks(masks) -> np.ndarray:
         raise ValueError(f"the mask of image {int(empty[0])} is empty ({empty.size} empty in "
                          "all): with no object there is nothing to point at")
     return array
-
-
-def _check_steps(steps) -> int:
-    if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, numbers.Integral):
-        raise TypeError(f"steps must be a positive int, got {type(steps).__name__}")
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1 (the number of pixel batches removed or "
-                         f"inserted), got {steps}")
-    return int(steps)
 
 
 # -- deletion and insertion ----------------------------------------------------------------
@@ -129,8 +118,7 @@ def blur(images: np.ndarray, sigma: float) -> np.ndarray:
         float32, the shape of ``images``.
     """
     images = np.asarray(images, dtype=np.float32)
-    if not np.isfinite(sigma) or sigma < 0:
-        raise ValueError(f"sigma must be a non-negative number of pixels, got {sigma}")
+    check_non_negative(sigma, "sigma", "number of pixels")
     if sigma == 0:
         return images.copy()
 
@@ -197,7 +185,8 @@ def _curve_fn(model, image_shape):
 def _curve(kind, model, images, heatmaps, class_index, steps, baseline, blur_sigma,
            batch_size):
     batch, single = as_image_batch(images, model)
-    steps = _check_steps(steps)
+    steps = check_int(steps, "steps", minimum=1,
+                      hint=" (the number of pixel batches removed or inserted)")
     batch_size = check_positive_int(batch_size, "batch_size")
     heatmaps = _as_heatmaps(heatmaps, batch.shape[:3] if not single else batch.shape[1:3])
     if single:
@@ -338,8 +327,7 @@ def auc(fractions: np.ndarray, scores: np.ndarray) -> float | np.ndarray:
     if scores.ndim not in (1, 2) or scores.shape[-1] != len(fractions):
         raise ValueError(f"scores must be ({len(fractions)},) or (N, {len(fractions)}), one "
                          f"value per fraction; got shape {scores.shape}")
-    if not np.isfinite(scores).all():
-        raise ValueError("scores contain NaN or infinite values")
+    check_finite(scores, "scores")
     areas = np.sum(np.diff(fractions) * (scores[..., 1:] + scores[..., :-1]) / 2.0, axis=-1)
     return float(areas) if scores.ndim == 1 else areas
 
@@ -436,8 +424,8 @@ def rank_correlation(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     if first.shape != second.shape or first.ndim < 2:
         raise ValueError(f"expected two batches of maps of the same shape (N, H, W), got "
                          f"{first.shape} and {second.shape}")
-    if not (np.isfinite(first).all() and np.isfinite(second).all()):
-        raise ValueError("the maps contain NaN or infinite values")
+    check_finite(first, "first")
+    check_finite(second, "second")
     a = rankdata(first.reshape(len(first), -1), axis=1)
     b = rankdata(second.reshape(len(second), -1), axis=1)
     a -= a.mean(axis=1, keepdims=True)
@@ -650,8 +638,7 @@ def mean_interval(values, confidence: float = 0.95, *, seed: int = 0,
     array = np.asarray(values, dtype=np.float64).ravel()
     if array.size < 2:
         raise ValueError(f"a mean's interval needs at least 2 values, got {array.size}")
-    if not np.isfinite(array).all():
-        raise ValueError("values contain NaN or infinite values")
+    check_finite(array, "values")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
     resamples = check_positive_int(resamples, "resamples")

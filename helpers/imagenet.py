@@ -37,6 +37,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from helpers._validate import check_choice, check_finite, check_int
+
 # -- the class names ----------------------------------------------------------------------
 #: The committed fact table: synset id and short name of each class, in index order.
 CLASSES_PATH = Path(__file__).with_name("imagenet_classes.txt")
@@ -455,11 +457,7 @@ def weights_path() -> Path:
 
 
 def _check_name(name: str) -> str:
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str, one of {MODELS}; got {type(name).__name__}")
-    if name not in MODELS:
-        raise ValueError(f"unknown network {name!r}; expected one of {MODELS}")
-    return name
+    return check_choice(name, "name", MODELS, "network")
 
 
 def load_model(name: str = "efficientnet_lite0") -> keras.Model:
@@ -559,8 +557,7 @@ def preprocess(images: np.ndarray, name: str = "efficientnet_lite0") -> np.ndarr
     if array.ndim not in (3, 4) or array.shape[-1] != 3 or 0 in array.shape:
         raise ValueError(f"expected RGB images (N, H, W, 3) or (H, W, 3), got shape "
                          f"{array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError("expected images in [0, 1], got NaN or infinite values")
+    check_finite(array, "images")
     low, high = array.min(), array.max()
     if low < 0 or high > 1:
         raise ValueError(f"expected images with values in [0, 1] (as helpers.load_photo "
@@ -615,12 +612,8 @@ def decode(probabilities: np.ndarray, top: int = 5) -> list[list[Prediction]]:
     if array.ndim not in (1, 2) or array.shape[-1] != len(CLASSES):
         raise ValueError(f"expected probabilities of shape (N, {len(CLASSES)}) or "
                          f"({len(CLASSES)},), got {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError("expected finite probabilities, got NaN or infinite values")
-    if isinstance(top, bool) or not isinstance(top, int | np.integer):
-        raise TypeError(f"top must be an int from 1 to {len(CLASSES)}, got {top!r}")
-    if not 1 <= top <= len(CLASSES):
-        raise ValueError(f"top must be from 1 to {len(CLASSES)}, got {top}")
+    check_finite(array, "probabilities")
+    top = check_int(top, "top", minimum=1, maximum=len(CLASSES))
     batch = array.reshape(-1, len(CLASSES))
     order = np.argsort(-batch, axis=1, kind="stable")[:, :top]
     result = [[(int(i), CLASSES[i], float(row[i])) for i in best]

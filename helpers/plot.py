@@ -16,6 +16,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.font_manager import FontProperties
 
+from helpers._validate import check_finite, check_positive_int
+
 #: What the grid functions share, described once: :func:`_shared_doc` writes each entry
 #: where a docstring says ``{name}``.
 _DOCS = {
@@ -127,8 +129,8 @@ def show_matrices(
         raise ValueError("expected at least one matrix, got none")
     if any(matrix.ndim != 2 for matrix in matrices):
         raise ValueError(f"expected 2-D arrays, got shapes {[m.shape for m in matrices]}")
-    if not all(np.isfinite(matrix).all() for matrix in matrices):
-        raise ValueError("the matrices contain NaN or infinite values")
+    for matrix in matrices:
+        check_finite(matrix, "matrices")
     _check_titles(titles, len(matrices))
     for box in boxes:
         if len(box) != 5 or not 0 <= box[0] < len(matrices):
@@ -187,8 +189,7 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5,
         raise ValueError(f"heatmap shape {heatmap.shape} does not match image {image.shape[:2]}")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
-    if not np.isfinite(heatmap).all():
-        raise ValueError("heatmap contains NaN or infinite values")
+    check_finite(heatmap, "heatmap")
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=-1)
     peak = float(heatmap.max()) if vmax is None else float(vmax)
@@ -201,9 +202,7 @@ def _grid(count: int, ncols: int | None, size: float, titles: Sequence[str] | No
           extra_width: float = 0.0, suptitle: str | None = None):
     """A grid of ``count`` panels without axis lines, the first ones titled by ``titles``."""
     _check_titles(titles, count)
-    ncols = min(count, 8) if ncols is None else ncols
-    if ncols < 1:
-        raise ValueError(f"ncols must be positive, got {ncols}")
+    ncols = min(count, 8) if ncols is None else check_positive_int(ncols, "ncols")
     nrows = -(-count // ncols)
     fig, axes = plt.subplots(nrows, ncols, squeeze=False,
                              figsize=(size * ncols + extra_width,

@@ -193,6 +193,8 @@ def test_single_unit_sizes_solution():
     ({"conv2": "5", "conv4": 14, "conv5": 24}, ["sizes['conv2'] is '5'", "one number"]),
     ({"conv2": float("nan"), "conv4": 14, "conv5": 24}, ["one number"]),
     ({"conv2": True, "conv4": 14, "conv5": 24}, ["one number"]),
+    ({"conv2": np.True_, "conv4": 14, "conv5": 24}, ["one number"]),
+    ({"conv2": 5, "conv4": 14, "conv5": [24]}, ["one number"]),
     ([5, 14, 24], ["expected a dict", "got list"]),
     (None, ["expected a dict", "got NoneType"]),
     (..., ["placeholder"]),

@@ -122,10 +122,8 @@ def test_same_padding_gives_ceil_size(size, kernel_size, stride):
     (dict(kernel=np.zeros((3, 3))), "kernel must be"),
     (dict(kernel=np.zeros((3, 3, 2, 1))), "input channels"),
     (dict(padding="full"), "padding must be one of"),
-    (dict(padding=-1), "must not be negative"),
-    (dict(padding=(1, 2, 3)), "padding must be an int or a pair"),
+    (dict(padding=-1), "padding must be non-negative"),
     (dict(strides=0), "strides must be positive"),
-    (dict(strides=1.5), "strides must be an int"),
     (dict(kernel=np.zeros((7, 7, 1, 1))), "larger than the padded images"),
 ])
 def test_bad_arguments_say_what_was_expected(kwargs, message):
@@ -135,6 +133,25 @@ def test_bad_arguments_say_what_was_expected(kwargs, message):
         conv2d(**arguments)
 
 
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(padding=(1, 2, 3)), "padding must be an int or a pair"),
+    (dict(strides=1.5), "strides must be an int"),
+])
+def test_arguments_of_the_wrong_type_are_type_errors(kwargs, message):
+    arguments = dict(images=np.zeros((1, 5, 5, 1)), kernel=np.zeros((3, 3, 1, 1)))
+    with pytest.raises(TypeError, match=message):
+        conv2d(**arguments, **kwargs)
+
+
 def test_output_size_of_a_kernel_larger_than_the_input():
     with pytest.raises(ValueError, match="larger than the padded input"):
         conv_output_size(2, 5)
+
+
+@pytest.mark.parametrize("name, value", [("strides", True), ("strides", (1, False)),
+                                         ("padding", np.True_)])
+def test_a_bool_is_not_a_stride_or_a_padding(name, value):
+    # Python counts True as 1: without this check strides=True ran as strides=(1, 1).
+    arguments = dict(images=np.zeros((1, 5, 5, 1)), kernel=np.zeros((3, 3, 1, 1)))
+    with pytest.raises(TypeError, match=f"{name} must be an int or a pair of ints"):
+        conv2d(**arguments, **{name: value})

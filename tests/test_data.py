@@ -211,7 +211,7 @@ def test_photo_grid_errors():
         data.photo_grid(1, grid=3)
     with pytest.raises(ValueError, match="at least 16 pixels"):
         data.photo_grid(1, grid=2, size=8)
-    with pytest.raises(TypeError, match="n must be an int"):
+    with pytest.raises(TypeError, match="n must be a positive int, got float"):
         data.photo_grid(2.0)
-    with pytest.raises(ValueError, match="at least 1"):
+    with pytest.raises(ValueError, match="n must be a positive int, got 0"):
         data.photo_grid(0)

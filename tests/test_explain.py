@@ -168,7 +168,8 @@ def test_smoothgrad_of_the_mean_gradient(smooth, images):
     assert (maps >= result - 1e-6).all() and not np.allclose(maps, result)
     assert_allclose(explain.smoothgrad(smooth, images, noise=0.0, samples=3, average="gradients"),
                     explain.saliency(smooth, images), rtol=1e-5, atol=1e-8)
-    with pytest.raises(ValueError, match=r"average must be one of \('maps', 'gradients'\)"):
+    with pytest.raises(ValueError,
+                       match=r"unknown average 'signed'; expected one of \('maps', 'gradients'\)"):
         explain.smoothgrad(smooth, images, average="signed")
 
 
@@ -706,7 +707,7 @@ def test_maximize_activation_errors(conv_model):
         explain.maximize_activation(conv_model, "c1", [6], progress=False)
     with pytest.raises(ValueError, match=r"no layer named 'x'.*\['c1', 'c2', .*'logits'\]"):
         explain.maximize_activation(conv_model, "x", [0], progress=False)
-    with pytest.raises(ValueError, match="param must be one of"):
+    with pytest.raises(ValueError, match="unknown param 'wavelet'; expected one of"):
         explain.maximize_activation(conv_model, "c1", [0], param="wavelet", progress=False)
     with pytest.raises(TypeError, match="filters must be"):
         explain.maximize_activation(conv_model, "c1", "all", progress=False)

@@ -97,10 +97,12 @@ def test_find_notebooks_in_folders_once_each(tmp_path):
         find_notebooks([tmp_path / "missing"])
 
 
-@pytest.mark.parametrize("options", [{"jobs": 0}, {"jobs": 1.5}, {"cell_timeout": 0},
-                                     {"notebook_timeout": -1}])
-def test_grade_rejects_bad_options(tmp_path, options):
-    with pytest.raises(ValueError, match=next(iter(options))):
+@pytest.mark.parametrize("options, error", [
+    ({"jobs": 0}, ValueError), ({"jobs": 1.5}, TypeError), ({"jobs": True}, TypeError),
+    ({"cell_timeout": 0}, ValueError), ({"notebook_timeout": -1}, ValueError),
+])
+def test_grade_rejects_bad_options(tmp_path, options, error):
+    with pytest.raises(error, match=next(iter(options))):
         grade([tmp_path], tmp_path / "out", **options)
 
 

@@ -221,9 +221,11 @@ def test_show_overlays_labels_the_colorbar_with_the_unit_given():
         plt.close("all")
 
 
-@pytest.mark.parametrize("ncols", [0, -1])
-def test_show_images_rejects_a_grid_without_columns(ncols):
-    with pytest.raises(ValueError, match="ncols must be positive"):
+@pytest.mark.parametrize("ncols, error", [(0, ValueError), (-1, ValueError),
+                                           (True, TypeError), (2.0, TypeError)])
+def test_show_images_rejects_a_grid_without_columns(ncols, error):
+    # True was a grid of one column, 2.0 failed inside matplotlib.
+    with pytest.raises(error, match="ncols must be a positive int"):
         plot.show_images(np.zeros((2, 4, 4)), ncols=ncols)
 
 

@@ -62,7 +62,7 @@ def test_each_class_has_its_geometry(shapes):
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    ({"n": 0}, ValueError, "at least 1"),
+    ({"n": 0}, ValueError, "n must be a positive int, got 0"),
     ({"n": 4, "size": 16}, ValueError, "at least 32"),
     ({"n": 2.5}, TypeError, "int"),
     ({"n": 4, "noise": -1.0}, ValueError, "non-negative"),
@@ -101,7 +101,7 @@ def test_each_class_has_its_own_nonblank_mark():
     assert patterns.shape == (10, size, size) and patterns.dtype == bool
     assert patterns.any(axis=(1, 2)).all()
     assert len({p.tobytes() for p in patterns}) == 10
-    with pytest.raises(ValueError, match="0..9"):
+    with pytest.raises(ValueError, match="label 10 is out of range: there are 10 classes, 0 to 9"):
         clever_hans.mark_pattern(10)
 
 
@@ -136,3 +136,18 @@ def test_the_clever_hans_model_reads_the_mark_and_its_heatmaps_show_it():
     hans = clever_hans.corner_share(grad_cam(model, marked)).mean()
     course = clever_hans.corner_share(grad_cam(helpers.load_course_model(), marked)).mean()
     assert hans > 0.25 > 0.1 > course
+
+
+def test_the_wrong_mark_is_another_class_of_the_dataset(monkeypatch):
+    # The other class is drawn modulo NUM_CLASSES, not a hard-coded 10: with 4 classes, it
+    # must stay in 0..3 and differ from the image's own label.
+    monkeypatch.setattr(clever_hans, "NUM_CLASSES", 4)
+    marks = []
+    monkeypatch.setattr(clever_hans, "add_mark", lambda images, labels: marks.append(labels)
+                        or images)
+    labels = np.tile(np.arange(4), 25)
+    images = np.zeros((100, 28, 28), np.uint8)
+    clever_hans.accuracies(lambda x: np.zeros((len(x), 4), np.float32), images, labels)
+    own, other = marks
+    np.testing.assert_array_equal(own, labels)
+    assert ((0 <= other) & (other < 4)).all() and (other != labels).all()

@@ -299,8 +299,8 @@ def check_numbers(function: Any, name: str, cases: Sequence[tuple],
 
 
 def _as_number(value: Any) -> float | None:
-    """``value`` as a float if it is a single real number (not a bool or a string)."""
-    if isinstance(value, bool | str | bytes):
+    """``value`` as a float if it is a single finite real number (not a bool or a string)."""
+    if isinstance(value, bool | np.bool_ | str | bytes):
         return None
     try:
         number = float(value)

@@ -4,14 +4,12 @@ that no model has to be loaded."""
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
-from helpers.exercises._common import Case, CheckResult, check_answer, check_function
+from helpers.exercises._common import Case, CheckResult, _as_number, check_answer, check_function
 
 __all__ = [
     "check_ascent_step",
@@ -295,8 +293,7 @@ def _read_sizes(sizes: Any, name: str) -> tuple[np.ndarray | None, str | None]:
         return None, "some sizes are still the placeholder `...`; replace them with numbers."
     for layer in SINGLE_UNIT_LAYERS:
         value = sizes[layer]
-        if (isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real)
-                or not math.isfinite(value)):
+        if _as_number(value) is None:
             return None, (f"sizes[{layer!r}] is {value!r}; expected one number, the side of "
                           "the square of input pixels, in pixels.")
     return np.array([float(sizes[layer]) for layer in SINGLE_UNIT_LAYERS]), None

@@ -1,14 +1,16 @@
 """Checking the arguments the methods share, once, before any graph code runs: each
-message says what was expected."""
+message says what was expected. The checks the whole package shares (ints, sizes, indices,
+finite arrays) are in :mod:`helpers._validate`; this module adds those that need a model."""
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from helpers._validate import check_finite, check_index, check_size, is_int
 
 #: ``None`` (each image's predicted class), one class for every image, or one per image.
 ClassIndex = int | Sequence[int] | None
@@ -43,8 +45,7 @@ def as_image_batch(images, model: keras.Model) -> tuple[np.ndarray, bool]:
                                     for e, a in zip(expected, array.shape[1:], strict=True)):
         raise ValueError(f"model {model.name!r} expects images of shape "
                          f"{tuple(expected)} (None = any), got {array.shape[1:]}")
-    if not np.isfinite(array).all():
-        raise ValueError("images contain NaN or infinite values")
+    check_finite(array, "images")
     return np.ascontiguousarray(array, dtype=np.float32), single
 
 
@@ -73,29 +74,22 @@ def image_shape_for(model: keras.Model, size) -> tuple[int, int, int]:
         if shape[0] is None or shape[1] is None:
             raise ValueError(f"model {model.name!r} accepts any image size; pass size=(H, W)")
         return tuple(int(d) for d in shape)
-    height, width = (size, size) if isinstance(size, numbers.Integral) else tuple(size)
-    if height < 1 or width < 1:
-        raise ValueError(f"size must be positive, got {size!r}")
-    return (int(height), int(width), int(shape[2]))
+    return (*check_size(size), int(shape[2]))
 
 
 def class_indices(class_index, n: int, num_classes: int) -> np.ndarray:
     """``class_index`` as int32 ``(n,)``; -1 means "the predicted class"."""
     def check(value):
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-            raise TypeError(f"class_index must be None, an int or a sequence of ints, got "
-                            f"{type(value).__name__}")
-        if not 0 <= value < num_classes:
-            raise ValueError(f"class_index {value} is out of range: the model has "
-                             f"{num_classes} classes, 0 to {num_classes - 1}")
-        return int(value)
+        return check_index(value, num_classes, "class_index",
+                           of=f"the model has {num_classes} classes",
+                           expected="None, an int or a sequence of ints")
 
     if class_index is None:
         return np.full(n, -1, np.int32)
     if isinstance(class_index, (np.ndarray, tf.Tensor)):
         class_index = np.asarray(class_index)
         class_index = class_index.item() if class_index.ndim == 0 else list(class_index.ravel())
-    if isinstance(class_index, numbers.Integral) and not isinstance(class_index, np.bool_):
+    if is_int(class_index):
         return np.full(n, check(class_index), np.int32)
     if isinstance(class_index, (str, bytes)) or not isinstance(class_index, Sequence):
         raise TypeError(f"class_index must be None, an int or a sequence of ints, got "
@@ -104,14 +98,6 @@ def class_indices(class_index, n: int, num_classes: int) -> np.ndarray:
         raise ValueError(f"got {len(class_index)} class indices for {n} images; give one per "
                          "image, a single int, or None")
     return np.array([check(v) for v in class_index], np.int32)
-
-
-def check_positive_int(value, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value}")
-    return int(value)
 
 
 def as_baseline(baseline, batch: np.ndarray, accepted: str = "a number") -> np.ndarray:

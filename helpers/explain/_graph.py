@@ -32,7 +32,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from helpers.explain._checks import as_image_batch, check_positive_int, class_indices
+from helpers._validate import check_positive_int
+from helpers.explain._checks import as_image_batch, class_indices
 
 #: Final activations that are stripped so that scores are logits.
 SQUASHING = frozenset({"softmax", "softmax_v2", "log_softmax", "sigmoid"})

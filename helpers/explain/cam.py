@@ -22,7 +22,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from helpers.explain._checks import ClassIndex, check_positive_int
+from helpers._validate import check_positive_int
+from helpers.explain._checks import ClassIndex
 from helpers.explain._graph import (
     DEFAULT_BATCH_SIZE,
     INDEX_SPEC,

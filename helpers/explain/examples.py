@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from helpers.explain._checks import check_positive_int
+from helpers._validate import check_positive_int
 from helpers.explain._graph import (
     INDEX_SPEC,
     graph_function,

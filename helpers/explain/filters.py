@@ -21,7 +21,6 @@ compiled ``tf.function`` that runs many steps per call.
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -31,7 +30,8 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from helpers.explain._checks import check_model, check_positive_int, image_shape_for
+from helpers._validate import check_choice, check_index, check_positive_int, is_int
+from helpers.explain._checks import check_model, image_shape_for
 from helpers.explain._graph import forward_pass, graph_function, per_model
 
 #: Square root of ImageNet's color covariance (Lucid's ``color_correlation_svd_sqrt``):
@@ -150,8 +150,7 @@ def maximize_activation(
         gradient to climb, so their pictures show nothing about them.
     """
     check_model(model)
-    if param not in PARAMETERIZATIONS:
-        raise ValueError(f"param must be one of {PARAMETERIZATIONS}, got {param!r}")
+    check_choice(param, "param", PARAMETERIZATIONS)
     steps = check_positive_int(steps, "steps")
     batch_size = check_positive_int(batch_size, "batch_size")
     image_shape = image_shape_for(model, size)
@@ -208,17 +207,13 @@ class AscentOptions(NamedTuple):
 
 def _filter_indices(filters, call) -> tuple[np.ndarray, bool]:
     """``filters`` as int32 ``(F,)`` checked against the layer, and whether it was one int."""
-    single = isinstance(filters, numbers.Integral)
+    single = is_int(filters)
     filter_list = [filters] if single else filters
     if isinstance(filter_list, (str, bytes)) or not isinstance(filter_list, (Sequence, np.ndarray)):
         raise TypeError(f"filters must be an int or a sequence of ints, got {filters!r}")
     channels = call.shape[-1]
     for f in filter_list:
-        if isinstance(f, (bool, np.bool_)) or not isinstance(f, numbers.Integral):
-            raise TypeError(f"filters must be ints, got {f!r}")
-        if not 0 <= f < channels:
-            raise ValueError(f"filter {f} is out of range: layer {call.name!r} has {channels} "
-                             f"channels, 0 to {channels - 1}")
+        check_index(f, channels, "filter", of=f"layer {call.name!r} has {channels} channels")
     filter_array = np.asarray(filter_list, np.int32)
     if filter_array.size == 0:
         raise ValueError("expected at least one filter, got none")

@@ -12,7 +12,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from helpers.explain._checks import ClassIndex, as_baseline, check_positive_int
+from helpers._validate import check_choice, check_non_negative, check_positive_int
+from helpers.explain._checks import ClassIndex, as_baseline
 from helpers.explain._graph import (
     DEFAULT_BATCH_SIZE,
     INDEX_SPEC,
@@ -172,10 +173,8 @@ def smoothgrad(model: keras.Model, images: np.ndarray, class_index: ClassIndex =
     """
     prepared = prepare(model, images, class_index, batch_size)
     samples = check_positive_int(samples, "samples")
-    if not np.isfinite(noise) or noise < 0:
-        raise ValueError(f"noise must be a non-negative fraction of the value range, got {noise}")
-    if average not in SMOOTHGRAD_AVERAGES:
-        raise ValueError(f"average must be one of {SMOOTHGRAD_AVERAGES}, got {average!r}")
+    check_non_negative(noise, "noise", "fraction of the value range")
+    check_choice(average, "average", SMOOTHGRAD_AVERAGES)
     batch = prepared.batch
     index = _resolve_predicted(model, batch, prepared.index, prepared.batch_size)
     noise_patterns = np.random.default_rng(seed).standard_normal(

@@ -18,6 +18,7 @@ from pathlib import Path
 import nbformat
 from tqdm.auto import tqdm
 
+from helpers._validate import check_positive_int
 from helpers.grade import results
 from helpers.grade.book import Chapter, Exercise, cell_text, normalized, read_book, recognize
 from helpers.grade.kernel import Run, run_notebook
@@ -284,8 +285,7 @@ def grade(submissions: Iterable[str | Path], out: str | Path = "grades", *,
             raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
     if jobs is None:
         jobs = default_jobs()
-    if not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs must be a positive int, got {jobs!r}")
+    jobs = check_positive_int(jobs, "jobs")
     out = Path(out)
     chapters = read_book(book)
     paths = find_notebooks(submissions, exclude=out)
