@@ -161,15 +161,25 @@ def _logits(model, images: np.ndarray) -> np.ndarray:
                            for i in range(0, len(images), 32)])
 
 
+def logit_gaps(model, x: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """``logit(x) - logit(black)`` for each image's class, or classes: ``classes`` is ``(n,)``
+    or ``(n, T)``, and so is the result. What Integrated Gradients' attributions from the
+    black photo should add up to (completeness, chapter 05)."""
+    classes = np.asarray(classes)
+    per_image = classes.reshape(len(x), -1)
+    black = imagenet.preprocess(np.zeros((1, 224, 224, 3), np.float32))
+    gaps = (np.take_along_axis(_logits(model, x), per_image, axis=1)
+            - _logits(model, black)[0, per_image])
+    return gaps.reshape(classes.shape)
+
+
 def completeness_gaps(model, x: np.ndarray, classes: np.ndarray, steps: int) -> np.ndarray:
     """Integrated Gradients' relative completeness gap, ``sum(attributions) / (logit(x) -
     logit(black)) - 1``, for each image and its class (black baseline, as chapter 05)."""
     black = imagenet.preprocess(np.zeros((224, 224, 3), np.float32))
     attributions = integrated_gradients(model, x, [int(c) for c in classes], baseline=black,
                                         steps=steps)
-    rows = np.arange(len(x))
-    gap = _logits(model, x)[rows, classes] - _logits(model, black[None])[0, classes]
-    return attributions.reshape(len(x), -1).sum(axis=1) / gap - 1.0
+    return attributions.reshape(len(x), -1).sum(axis=1) / logit_gaps(model, x, classes) - 1.0
 
 
 def measure(n: int = MOSAICS, *, methods: dict[str, Callable] | None = None,
@@ -201,9 +211,7 @@ def measure(n: int = MOSAICS, *, methods: dict[str, Callable] | None = None,
             bar.update()
         maps = np.concatenate(maps)
         if maps.ndim == 5:  # attributions per channel: completeness, then one map
-            black = imagenet.preprocess(np.zeros((1, 224, 224, 3), np.float32))
-            gap = (np.take_along_axis(_logits(model, x), classes, axis=1)
-                   - _logits(model, black)[0, classes])
+            gap = logit_gaps(model, x, classes)
             result[f"{name}/logit_gap"] = gap
             result[f"{name}/completeness"] = maps.sum(axis=(2, 3, 4)) / gap - 1.0
             maps = np.abs(maps).sum(axis=-1)
