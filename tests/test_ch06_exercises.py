@@ -77,7 +77,7 @@ def test_combine_solution():
 
 
 def test_combine_agrees_with_the_helpers_weighted_sum():
-    from helpers.explain.cam import _weighted_sum
+    from helpers.explain.class_maps import _weighted_sum
 
     for activations, weights in ch06.combination_cases():
         np.testing.assert_allclose(combine(activations, weights),

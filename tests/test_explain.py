@@ -5,8 +5,11 @@ Every reference is computed independently of the helpers: finite differences, a 
 """
 
 import gc
+import re
+import textwrap
 import warnings
 import weakref
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -16,8 +19,8 @@ from numpy.testing import assert_allclose
 
 import helpers
 from helpers import explain
-from helpers.explain import _graph, filters
-from helpers.explain.cam import ClassActivationMap, GradCAM, activations_and_gradients
+from helpers.explain import ClassActivationMap, _graph, class_maps, filters
+from helpers.explain.class_maps import GradCAM, GradCAMPlusPlus, ScoreCAM
 from helpers.models import COURSE_MODEL_PATH, build_course_model
 
 SHAPE = (8, 8, 2)
@@ -260,29 +263,103 @@ def test_score_cam_equals_its_formula(branchy, images):
                     upsample(coarse, SHAPE[:2]), rtol=1e-5, atol=1e-7)
 
 
-class LayerCAM(ClassActivationMap):
-    """Jiang et al.'s LayerCAM, written here as a new method would be: per-position weights
-    ``ReLU(dscore/dA)``, so it overrides the combine step too. Not part of the helpers."""
-
-    def weights(self, forward, call, x, index):
-        activations, grads = activations_and_gradients(forward, call, x, index)
-        return activations, tf.nn.relu(grads)  # (N, h, w, C): one weight per position
-
-    def combine(self, activations, weights):
-        return tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1))
-
-
-def layer_cam(model, images, class_index=None, layer=None, *, batch_size=32):
-    return LayerCAM()(model, images, class_index, layer, batch_size)
+def contributings_layer_cam():
+    """The LayerCAM that CONTRIBUTING.md shows as its worked example, run as it stands."""
+    text = (Path(__file__).resolve().parents[1] / "CONTRIBUTING.md").read_text()
+    block = re.search(r"```python\n(.*?class LayerCAM.*?)```", text, re.S).group(1)
+    namespace = {}
+    exec(compile(textwrap.dedent(block), "CONTRIBUTING.md", "exec"), namespace)
+    method_lines = [line for line in textwrap.dedent(block).splitlines()
+                    if line.strip() and not line.startswith(("import", "from"))]
+    assert len(method_lines) <= 15, "the worked example should stay short"
+    return namespace["layer_cam"]
 
 
-def test_a_method_with_per_position_weights_fits_the_skeleton(branchy, images):
+layer_cam = contributings_layer_cam()  # and METHODS runs the shared checks on it
+
+
+def test_contributings_layer_cam_equals_its_formula(branchy, images):
+    """Jiang et al.'s LayerCAM, ReLU(sum_k ReLU(g_k) A_k), added as CONTRIBUTING.md says."""
     activations, grads = tape_activations_and_gradients(branchy, "b", images, [2, 0, 1])
     coarse = np.maximum((np.maximum(grads, 0) * activations).sum(axis=-1), 0)
     result = layer_cam(branchy, images, [2, 0, 1], "b", batch_size=2)
     assert result.max() > 0
     assert_allclose(result, upsample(coarse, SHAPE[:2]), rtol=1e-5, atol=1e-7)
     assert_allclose(layer_cam(branchy, images[1], 0, "b"), result[1], rtol=1e-5, atol=1e-7)
+
+
+class ScaledGradCAM(ClassActivationMap):
+    """A method with a parameter, written the natural way (set in __init__)."""
+
+    def __init__(self, scale):
+        self.scale = scale
+
+    def weights(self, activations, gradients):
+        return self.scale * tf.reduce_mean(gradients, axis=(1, 2))
+
+
+def test_a_methods_parameters_never_go_stale(branchy, images):
+    """The compiled function is cached on the parameters' values: a second instance with
+    another value gets its own maps, not the first one's."""
+    one = ScaledGradCAM(1.0)(branchy, images, [0, 1, 2])
+    two = ScaledGradCAM(2.0)(branchy, images, [0, 1, 2])
+    assert one.max() > 0
+    assert_allclose(two, 2 * one, rtol=1e-5)
+    assert_allclose(ScaledGradCAM(1.0)(branchy, images, [0, 1, 2]), one, rtol=1e-6)
+    method = ScaledGradCAM(1.0)
+    method.scale = 3.0  # changed after it was made: the cache sees the new value
+    assert_allclose(method(branchy, images, [0, 1, 2]), 3 * one, rtol=1e-5)
+    with pytest.raises(TypeError, match="ScaledGradCAM's parameter scale must be hashable"):
+        ScaledGradCAM(np.ones(3))(branchy, images, [0, 1, 2])
+
+
+def test_the_skeleton_adds_nothing_to_the_methods_arithmetic(branchy, images):
+    """Grad-CAM, Grad-CAM++ and Score-CAM through the skeleton are bit for bit the same ops
+    as the formulas applied to the layer's output and gradients, then upsampled."""
+    index = tf.constant([2, 0, 1])
+    forward = _graph.forward_pass(branchy, SHAPE)
+    call = forward.find("c")
+    activations, grads = class_maps.activations_and_gradients(
+        forward, call, tf.constant(images), index)
+    for method, weights in [(GradCAM(), GradCAM().weights(activations, grads)),
+                            (GradCAMPlusPlus(), GradCAMPlusPlus().weights(activations, grads))]:
+        expected = _graph.upsample(class_maps._weighted_sum(activations, weights), SHAPE[:2])
+        np.testing.assert_array_equal(method(branchy, images, [2, 0, 1], "c"), expected.numpy())
+    maps = ScoreCAM()(branchy, images, [2, 0, 1], "c", batch_size=64)
+    np.testing.assert_array_equal(maps, explain.score_cam(branchy, images, [2, 0, 1], "c"))
+
+
+class ChannelMean(ClassActivationMap):
+    """A map that explains no class: the mean over the layer's channels."""
+
+    needs_gradients = False
+    needs_class = False
+
+    def weights(self, activations, gradients):
+        assert gradients is None
+        return tf.ones_like(activations[:, 0, 0, :]) / activations.shape[-1]
+
+
+def test_a_method_that_needs_no_class_runs_on_any_model(images):
+    inputs = keras.Input(SHAPE)
+    features = keras.Model(inputs, keras.layers.Conv2D(
+        3, 3, activation="relu", kernel_initializer=glorot(11), name="conv")(inputs))
+    maps = ChannelMean()(features, images)  # not a classifier: no class, no logits
+    activations = features(images).numpy()
+    assert_allclose(maps, upsample(activations.mean(axis=-1), SHAPE[:2]), rtol=1e-5, atol=1e-7)
+    with pytest.raises(TypeError, match="ChannelMean does not depend on a class"):
+        ChannelMean()(features, images, class_index=1)
+    with pytest.raises(TypeError, match="needs_gradients needs a class score"):
+        type("Broken", (ClassActivationMap,), {"needs_class": False})
+
+
+def test_weights_of_a_wrong_rank_are_refused(branchy, images):
+    class Flat(ClassActivationMap):
+        def weights(self, activations, gradients):
+            return tf.reduce_mean(gradients)
+
+    with pytest.raises(ValueError, match=r"Flat.weights must return \(N, C\) or"):
+        Flat()(branchy, images, [0, 1, 2])
 
 
 def test_cam_needs_a_gap_head():
@@ -478,7 +555,7 @@ def test_compiled_functions_are_reused_not_retraced(smooth, images):
     explain.grad_cam(smooth, images)
     explain.grad_cam(smooth, images[:2], 1)
     explain.grad_cam(smooth, images[0])
-    function = _graph._CACHE[smooth][("_map_fn", SHAPE, GradCAM(), "c2")]
+    function = _graph._CACHE[smooth][("class_activation_map", SHAPE, GradCAM, (), "c2")]
     assert function.experimental_get_tracing_count() == 1
 
 

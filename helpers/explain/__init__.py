@@ -10,8 +10,9 @@ One concept per module, each derived in a chapter of the book:
   ``receptive_field``
 * :mod:`~helpers.explain.gradients` - chapter 05, ``saliency``, ``smoothgrad``,
   ``integrated_gradients``
-* :mod:`~helpers.explain.cam` - chapter 06, ``cam``, ``grad_cam``, ``grad_cam_plus_plus``,
-  ``score_cam``
+* :mod:`~helpers.explain.class_maps` - chapter 06, ``cam``, ``grad_cam``,
+  ``grad_cam_plus_plus``, ``score_cam``, and ``ClassActivationMap``, the skeleton they share
+  and the way to add a method (``CONTRIBUTING.md``)
 
 Every function takes a Keras model (Sequential or Functional; layers inside a nested model
 are found by their own name) and a float32 batch ``(N, H, W, C)`` or one image
@@ -19,7 +20,13 @@ are found by their own name) and a float32 batch ``(N, H, W, C)`` or one image
 Scores are logits: a final softmax is looked through, without changing the model.
 """
 
-from helpers.explain.cam import cam, grad_cam, grad_cam_plus_plus, score_cam
+from helpers.explain.class_maps import (
+    ClassActivationMap,
+    cam,
+    grad_cam,
+    grad_cam_plus_plus,
+    score_cam,
+)
 from helpers.explain.examples import (
     StrongestUnits,
     cut_patches,
@@ -32,6 +39,7 @@ from helpers.explain.gradients import integrated_gradients, saliency, smoothgrad
 from helpers.explain.receptive_field import ReceptiveField, receptive_field
 
 __all__ = [
+    "ClassActivationMap",
     "ReceptiveField",
     "StrongestUnits",
     "cam",

@@ -15,6 +15,8 @@ each layer on real tensors. It can
 
 The walk happens once, when TensorFlow traces a ``tf.function``; the compiled function is
 then cached per model (:func:`compiled`), so a repeated call costs one graph execution.
+The private Keras names the walk needs are in :mod:`helpers.explain._keras`, checked at
+import.
 The chapters do the same by hand: chapter 03 (``notebooks/03_feature_maps.ipynb``) reads a
 layer's output, chapter 06 (``notebooks/06_class_activation_maps.ipynb``) differentiates
 the class score with respect to it.
@@ -33,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from helpers._validate import check_positive_int
+from helpers.explain import _keras
 from helpers.explain._checks import as_image_batch, class_indices
 
 #: Final activations that are stripped so that scores are logits.
@@ -51,15 +54,6 @@ class _Stop(Exception):
 
 def _activation_name(function) -> str:
     return getattr(function, "__name__", "")  # "" for None
-
-
-# Private Keras names the walker depends on (Keras 3.8 to 3.15): Function._nodes_by_depth
-# (what tells a Functional model) and Function._run_through_graph (its node-by-node walk,
-# which we call with our own per-layer function), Layer._call_has_training_arg, and
-# tf.function's _omit_frequent_tracing_warning. `make compat` runs tests/test_explain.py
-# with Keras 3.8 as `make test` does with the newest: a Keras that changes them fails there.
-def _is_functional(model) -> bool:
-    return isinstance(model, keras.Model) and hasattr(model, "_nodes_by_depth")
 
 
 class _WithoutActivation:
@@ -168,9 +162,9 @@ class ForwardPass:
             for layer in model.layers:
                 x = self._run_layer(layer, (x,), {}, walk, prefix)
             return x
-        if _is_functional(model):  # Keras' own walk, each layer called through ours
-            out = model._run_through_graph(
-                args, operation_fn=lambda layer: lambda *a, **k: self._run_layer(
+        if _keras.is_functional(model):  # Keras' own walk, each layer called through ours
+            out = _keras.run_through_graph(
+                model, args, lambda layer: lambda *a, **k: self._run_layer(
                     layer, a, k, walk, prefix))
             outputs = keras.tree.flatten(out)
             return outputs[0] if len(outputs) == 1 else outputs
@@ -179,7 +173,7 @@ class ForwardPass:
         return self._call_leaf(model, args, kwargs, walk, prefix)
 
     def _run_layer(self, layer, args, kwargs, walk, prefix):
-        if isinstance(layer, keras.Sequential) or _is_functional(layer):
+        if isinstance(layer, keras.Sequential) or _keras.is_functional(layer):
             out = self._run_model(layer, args, kwargs, walk, prefix + layer.name + "/")
             if walk.record is not None:
                 walk.record.append((layer, prefix + layer.name, args, out, False))
@@ -188,7 +182,7 @@ class ForwardPass:
 
     def _call_leaf(self, layer, args, kwargs, walk, prefix):
         kwargs = dict(kwargs)
-        if getattr(layer, "_call_has_training_arg", False):
+        if _keras.takes_training(layer):
             kwargs["training"] = False  # dropout off, batch-norm statistics frozen
         key = walk.targets.get(id(layer))
         if walk.strip is not None and layer is walk.strip[0]:
@@ -406,6 +400,17 @@ class Prepared:
         """``result`` (batched) as the caller asked: without the batch axis for one image."""
         return result[0] if self.single else result
 
+    def classes(self) -> np.ndarray:
+        """``index`` with each -1 ("the predicted class") replaced by the class the model
+        predicts on that image: int32 ``(N,)``."""
+        if self.index is None:
+            raise ValueError("this call was prepared without classes (classifier=False)")
+        if (self.index >= 0).all():
+            return self.index
+        predicted = in_batches(_predict_fn(self.model, self.image_shape), [self.batch],
+                               self.batch_size)
+        return np.where(self.index < 0, predicted, self.index).astype(np.int32)
+
 
 def prepare(model: keras.Model, images, class_index=None, batch_size: int = 1, *,
             layer=NO_LAYER, classifier: bool = True) -> Prepared:
@@ -428,8 +433,7 @@ def graph_function(input_signature=None, **options) -> Callable:
     """
     def decorate(python_function):
         function = tf.function(python_function, input_signature=input_signature, **options)
-        if hasattr(function, "_omit_frequent_tracing_warning"):
-            function._omit_frequent_tracing_warning = True
+        _keras.quiet_retracing(function)
         return function
 
     return decorate
@@ -442,12 +446,31 @@ def image_spec(image_shape: tuple[int, ...]) -> tf.TensorSpec:
 INDEX_SPEC = tf.TensorSpec((None,), tf.int32)
 
 
+@per_model
+def _predict_fn(forward):
+    @graph_function(input_signature=[image_spec(forward.image_shape)])
+    def predicted_class(x):
+        _, logits = forward.run(x)
+        return tf.argmax(logits, axis=-1, output_type=tf.int32)
+
+    return predicted_class
+
+
 # -- small pieces of graph code shared by the methods ----------------------------------------
 def class_scores(logits: tf.Tensor, class_index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """Each image's score for its class (``-1``: its predicted class), and the classes."""
     predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
     index = tf.where(class_index < 0, predicted, class_index)
     return tf.gather(logits, index, axis=1, batch_dims=1), index
+
+
+def class_probabilities(logits: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
+    """The softmax probability of each image's class, for ``n`` images with ``m`` variants
+    each (masked copies, curve steps) run as one batch, image-major: logits ``(n * m,
+    classes)`` and classes ``(n,)`` in, probabilities ``(n, m)`` out."""
+    n = tf.shape(index)[0]
+    probabilities = tf.reshape(tf.nn.softmax(logits), (n, -1, tf.shape(logits)[-1]))
+    return tf.gather(probabilities, index, axis=2, batch_dims=1)
 
 
 def upsample(maps: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
@@ -458,7 +481,12 @@ def upsample(maps: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
 
 def in_batches(function: Callable, arrays: Sequence[np.ndarray], batch_size: int):
     """``function`` applied to slices of ``arrays`` of at most ``batch_size`` along the first
-    axis, the outputs (NumPy, one array or a tuple) concatenated."""
+    axis, the outputs (NumPy, one array or a tuple) concatenated.
+
+    A method that runs ``m`` variants of each image (masked copies, curve steps) takes
+    ``max(1, batch_size // m)`` images per slice, and within a slice
+    :func:`in_column_chunks` of the variants: at most about ``batch_size`` images per
+    forward pass either way."""
     n = len(arrays[0])
     parts = [function(*(tf.constant(a[start:start + batch_size]) for a in arrays))
              for start in range(0, n, batch_size)]
@@ -466,3 +494,12 @@ def in_batches(function: Callable, arrays: Sequence[np.ndarray], batch_size: int
         return tuple(np.concatenate([np.asarray(p[i]) for p in parts])
                      for i in range(len(parts[0])))
     return np.concatenate([np.asarray(p) for p in parts])
+
+
+def in_column_chunks(function: Callable, count: int, images: int, batch_size: int) -> np.ndarray:
+    """``function(start, stop)`` (an ``(images, stop - start)`` array) over ``range(count)``
+    in chunks of ``max(1, batch_size // images)``, concatenated along axis 1: the variants of
+    ``images`` images, at most about ``batch_size`` per forward pass."""
+    per_call = max(1, batch_size // images)
+    return np.concatenate([np.asarray(function(start, min(start + per_call, count)))
+                           for start in range(0, count, per_call)], axis=1)
