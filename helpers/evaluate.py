@@ -35,14 +35,18 @@ import tensorflow as tf
 from scipy.stats import bootstrap, rankdata
 
 from helpers._validate import check_finite, check_int, check_non_negative, check_positive_int
-from helpers.explain._checks import (
-    ClassIndex,
-    as_baseline,
-    as_image_batch,
-    class_indices,
+from helpers.explain._checks import ClassIndex, as_baseline, class_indices
+from helpers.explain._graph import (
+    DEFAULT_BATCH_SIZE,
+    INDEX_SPEC,
+    class_probabilities,
+    graph_function,
+    image_spec,
+    in_batches,
+    in_column_chunks,
+    per_model,
+    prepare,
 )
-from helpers.explain._graph import INDEX_SPEC, compiled, forward_pass, graph_function, image_spec
-from helpers.explain.gradients import _resolve_predicted
 from helpers.models import weight_layers
 
 __all__ = [
@@ -58,8 +62,6 @@ __all__ = [
     "rank_correlation",
 ]
 
-#: Images per forward pass: the (image, step) pairs of a curve run as batches of this size.
-DEFAULT_BATCH_SIZE = 64
 DEFAULT_STEPS = 32
 #: Seed of the order in which pixels with equal heatmap values are deleted or inserted.
 TIE_SEED = 0
@@ -160,64 +162,67 @@ def pixel_ranks(heatmaps: np.ndarray) -> np.ndarray:
     return ranks.reshape(n, height, width).astype(np.int32)
 
 
-def _curve_fn(model, image_shape):
-    def build():
-        forward = forward_pass(model, image_shape)
-        ranks_spec = tf.TensorSpec((None, *image_shape[:2]), tf.int32)
+@per_model
+def _curve_fn(forward):
+    image_shape = forward.image_shape
+    ranks_spec = tf.TensorSpec((None, *image_shape[:2]), tf.int32)
 
-        @graph_function(input_signature=[image_spec(image_shape), image_spec(image_shape),
-                                         ranks_spec, INDEX_SPEC, INDEX_SPEC])
-        def curve_probabilities(first, second, ranks, counts, index):
-            # Image n at step s shows `first` on its counts[s] top-ranked pixels and `second`
-            # elsewhere: all (image, step) pairs as one batch, image-major.
-            n, s = tf.shape(first)[0], tf.shape(counts)[0]
-            chosen = ranks[:, None] < counts[None, :, None, None]  # (n, s, H, W)
-            mixed = tf.where(chosen[..., None], first[:, None], second[:, None])
-            _, logits = forward.run(tf.reshape(mixed, (n * s, *image_shape)))
-            probabilities = tf.reshape(tf.nn.softmax(logits), (n, s, -1))
-            return tf.gather(probabilities, index, axis=2, batch_dims=1)  # (n, s)
+    @graph_function(input_signature=[image_spec(image_shape), image_spec(image_shape),
+                                     ranks_spec, INDEX_SPEC, INDEX_SPEC])
+    def curve_probabilities(first, second, ranks, counts, index):
+        # Image n at step s shows `first` on its counts[s] top-ranked pixels and `second`
+        # elsewhere: all (image, step) pairs as one batch, image-major.
+        n, s = tf.shape(first)[0], tf.shape(counts)[0]
+        chosen = ranks[:, None] < counts[None, :, None, None]  # (n, s, H, W)
+        mixed = tf.where(chosen[..., None], first[:, None], second[:, None])
+        _, logits = forward.run(tf.reshape(mixed, (n * s, *image_shape)))
+        return class_probabilities(logits, index)  # (n, s)
 
-        return curve_probabilities
-
-    return compiled(model, ("evaluate_curve", image_shape), build)
+    return curve_probabilities
 
 
 def _curve(kind, model, images, heatmaps, class_index, steps, baseline, blur_sigma,
            batch_size):
-    batch, single = as_image_batch(images, model)
+    prepared = prepare(model, images, class_index, batch_size)
+    batch = prepared.batch
     steps = check_int(steps, "steps", minimum=1,
                       hint=" (the number of pixel batches removed or inserted)")
-    batch_size = check_positive_int(batch_size, "batch_size")
-    heatmaps = _as_heatmaps(heatmaps, batch.shape[:3] if not single else batch.shape[1:3])
-    if single:
-        heatmaps = heatmaps[None]
-    forward = forward_pass(model, batch.shape[1:])
-    index = class_indices(class_index, len(batch), forward.require_classes())
-    index = _resolve_predicted(model, batch, index, batch_size)
+    heatmaps = _as_heatmaps(heatmaps, batch.shape[1:3] if prepared.single else batch.shape[:3])
+    ranks = pixel_ranks(heatmaps[None] if prepared.single else heatmaps)
+    index = prepared.classes()
     fill = _fill(baseline, batch, blur_sigma)
-    ranks = pixel_ranks(heatmaps)
     pixels = batch.shape[1] * batch.shape[2]
     fractions = np.linspace(0.0, 1.0, steps + 1)
     counts = np.round(fractions * pixels).astype(np.int32)
     # Deletion puts the canvas on the top-ranked pixels; insertion puts the image there,
     # on the canvas.
     first, second = (fill, batch) if kind == "deletion" else (batch, fill)
-    function = _curve_fn(model, batch.shape[1:])
-    per_call = max(1, batch_size // len(counts))  # images per call, all steps
-    step_chunk = min(len(counts), batch_size)  # steps per call, when they do not all fit
-    scores = np.zeros((len(batch), len(counts)), np.float32)
-    for start in range(0, len(batch), per_call):
-        images_slice = slice(start, start + per_call)
-        for step in range(0, len(counts), step_chunk):
-            steps_slice = slice(step, step + step_chunk)
-            scores[images_slice, steps_slice] = function(
-                tf.constant(first[images_slice]), tf.constant(second[images_slice]),
-                tf.constant(ranks[images_slice]), tf.constant(counts[steps_slice]),
-                tf.constant(index[images_slice])).numpy()
-    return fractions.astype(np.float32), scores[0] if single else scores
+    function = _curve_fn(model, prepared.image_shape)
+
+    def some_images(first, second, ranks, index):  # all their steps, in chunks
+        return in_column_chunks(
+            lambda start, stop: function(first, second, ranks,
+                                         tf.constant(counts[start:stop]), index),
+            len(counts), int(first.shape[0]), prepared.batch_size)
+
+    scores = in_batches(some_images, [first, second, ranks, index],
+                        max(1, prepared.batch_size // len(counts)))
+    return fractions.astype(np.float32), prepared.unbatch(scores)
 
 
-_CURVE_DOC = """Parameters
+def deletion_curve(model: keras.Model, images: np.ndarray, heatmaps: np.ndarray,
+                   class_index: ClassIndex = None, steps: int = DEFAULT_STEPS, *,
+                   baseline: float | str | np.ndarray = 0.0, blur_sigma: float | None = None,
+                   batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """Petsiuk et al.'s deletion curve: the class probability as pixels are removed, most
+    salient first.
+
+    Step ``k`` replaces the ``k / steps`` most salient fraction of the pixels by
+    ``baseline`` (0, as in the paper) and records the class probability. A map that ranks
+    first the pixels the model relies on makes the curve drop at once: a small
+    :func:`auc` is good. Derived in chapter 07 (notebooks/07_evaluating_explanations.ipynb).
+
+    Parameters
     ----------
     model
         A Keras classifier; a final softmax is looked through, and the scores are the
@@ -234,7 +239,9 @@ _CURVE_DOC = """Parameters
         The curve has ``steps + 1`` points; step ``k`` has changed the ``k / steps``
         most salient fraction of the pixels (rounded to whole pixels).
     baseline
-        {baseline}
+        What replaces a deleted pixel: a number (every channel), one image ``(H, W, C)``,
+        one image per image, or ``"blur"`` for a blurred copy. The default 0 is black
+        for inputs in [0, 1].
     blur_sigma
         Standard deviation, in pixels, of the blur when ``baseline="blur"``; ``None``:
         1/16 of the image's larger side (4 pixels at 64 x 64, 14 at 224 x 224).
@@ -247,41 +254,12 @@ _CURVE_DOC = """Parameters
         float32 ``(steps + 1,)``, from 0 to 1: the fraction of pixels changed.
     scores : numpy.ndarray
         float32 ``(N, steps + 1)`` (``(steps + 1,)`` for one image): the class
-        probability at each step."""
-
-
-def _curve_doc(baseline: str):
-    def decorate(function):
-        function.__doc__ = function.__doc__.replace(
-            "{parameters}", _CURVE_DOC.replace("{baseline}", baseline))
-        return function
-    return decorate
-
-
-@_curve_doc("What replaces a deleted pixel: a number (every channel), one image ``(H, W, "
-            "C)``, one image per image,\n        or ``\"blur\"`` for a blurred copy. The "
-            "default 0 is black for inputs in [0, 1].")
-def deletion_curve(model: keras.Model, images: np.ndarray, heatmaps: np.ndarray,
-                   class_index: ClassIndex = None, steps: int = DEFAULT_STEPS, *,
-                   baseline: float | str | np.ndarray = 0.0, blur_sigma: float | None = None,
-                   batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
-    """Petsiuk et al.'s deletion curve: the class probability as pixels are removed, most
-    salient first.
-
-    Step ``k`` replaces the ``k / steps`` most salient fraction of the pixels by
-    ``baseline`` (0, as in the paper) and records the class probability. A map that ranks
-    first the pixels the model relies on makes the curve drop at once: a small
-    :func:`auc` is good. Derived in chapter 07 (notebooks/07_evaluating_explanations.ipynb).
-
-    {parameters}
+        probability at each step.
     """
     return _curve("deletion", model, images, heatmaps, class_index, steps, baseline,
                   blur_sigma, batch_size)
 
 
-@_curve_doc("The canvas the pixels are inserted into: ``\"blur\"`` (the default, as in the "
-            "paper) for a blurred copy\n        of each image, which keeps the colors but "
-            "wipes out shapes; or a number, one image, or one image per image.")
 def insertion_curve(model: keras.Model, images: np.ndarray, heatmaps: np.ndarray,
                     class_index: ClassIndex = None, steps: int = DEFAULT_STEPS, *,
                     baseline: float | str | np.ndarray = "blur",
@@ -296,7 +274,39 @@ def insertion_curve(model: keras.Model, images: np.ndarray, heatmaps: np.ndarray
     one). A map that finds the evidence first makes the curve rise at once: a large
     :func:`auc` is good. Derived in chapter 07 (notebooks/07_evaluating_explanations.ipynb).
 
-    {parameters}
+    Parameters
+    ----------
+    model
+        A Keras classifier; a final softmax is looked through, and the scores are the
+        softmax of its logits.
+    images
+        float32 ``(N, H, W, C)`` or one image ``(H, W, C)``, preprocessed for the model.
+    heatmaps
+        ``(N, H, W)`` (``(H, W)`` for one image): the larger, the more salient. Equal
+        values are taken in a fixed random order (:func:`pixel_ranks`).
+    class_index
+        ``None``: each image's predicted class (on the image itself); an int: that class
+        for every image; a sequence: one class per image.
+    steps
+        The curve has ``steps + 1`` points; step ``k`` has changed the ``k / steps``
+        most salient fraction of the pixels (rounded to whole pixels).
+    baseline
+        The canvas the pixels are inserted into: ``"blur"`` (the default, as in the
+        paper) for a blurred copy of each image, which keeps the colors but wipes out
+        shapes; or a number, one image, or one image per image.
+    blur_sigma
+        Standard deviation, in pixels, of the blur when ``baseline="blur"``; ``None``:
+        1/16 of the image's larger side (4 pixels at 64 x 64, 14 at 224 x 224).
+    batch_size
+        Images per forward pass: the ``N x (steps + 1)`` changed images run in batches.
+
+    Returns
+    -------
+    fractions : numpy.ndarray
+        float32 ``(steps + 1,)``, from 0 to 1: the fraction of pixels changed.
+    scores : numpy.ndarray
+        float32 ``(N, steps + 1)`` (``(steps + 1,)`` for one image): the class
+        probability at each step.
     """
     return _curve("insertion", model, images, heatmaps, class_index, steps, baseline,
                   blur_sigma, batch_size)
@@ -434,6 +444,12 @@ def rank_correlation(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return np.divide((a * b).sum(axis=1), norms, out=np.zeros(len(a)), where=norms > 0)
 
 
+def _check_method(method) -> None:
+    if not callable(method):
+        raise TypeError(f"method must be a function (model, images, class_index) -> heatmaps, "
+                        f"got {type(method).__name__}")
+
+
 def _reinitialize(layer: keras.layers.Layer, seed: int) -> None:
     """Draw every weight of ``layer`` afresh from the layer's own initializer, seeded.
 
@@ -497,13 +513,9 @@ def randomization_test(model: keras.Model, images: np.ndarray, method: Callable,
         checkpoint; ``"correlations"``: float64 ``(L, N)``, each rank correlation with the
         trained map.
     """
-    batch, single = as_image_batch(images, model)
-    if not callable(method):
-        raise TypeError(f"method must be a function (model, images, class_index) -> heatmaps, "
-                        f"got {type(method).__name__}")
-    forward = forward_pass(model, batch.shape[1:])
-    index = class_indices(class_index, len(batch), forward.require_classes())
-    index = _resolve_predicted(model, batch, index, len(batch))
+    prepared = prepare(model, images, class_index, DEFAULT_BATCH_SIZE)
+    _check_method(method)
+    batch, single, index = prepared.batch, prepared.single, prepared.classes()
     weighted = weight_layers(model)
     positions = {layer.name: position for position, layer in enumerate(weighted)}
     if layers is None:
@@ -577,16 +589,13 @@ def class_sensitivity(model: keras.Model, images: np.ndarray, method: Callable,
     numpy.ndarray
         float64 ``(N,)`` (a float for one image), in [-1, 1].
     """
-    batch, single = as_image_batch(images, model)
-    if not callable(method):
-        raise TypeError(f"method must be a function (model, images, class_index) -> heatmaps, "
-                        f"got {type(method).__name__}")
-    forward = forward_pass(model, batch.shape[1:])
-    num_classes = forward.require_classes()
+    prepared = prepare(model, images, None, DEFAULT_BATCH_SIZE)
+    _check_method(method)
+    batch, single = prepared.batch, prepared.single
+    num_classes = prepared.forward.require_classes()
     if num_classes < 2:
         raise ValueError("class_sensitivity needs a model with at least 2 classes")
-    predicted = _resolve_predicted(model, batch, class_indices(None, len(batch), num_classes),
-                                   len(batch))
+    predicted = prepared.classes()
     if other is None:
         # A uniform draw among the num_classes - 1 other classes: shift past the predicted one.
         draw = np.random.default_rng(seed).integers(0, num_classes - 1, len(batch))

@@ -95,3 +95,21 @@ def test_import_without_tensorflow_says_what_to_install():
                                     "newer, and this Python has none. Install it with `pip "
                                     "install tensorflow`"), result.stdout
     assert "tensorflow-cpu" in result.stdout and "[tensorflow]" in result.stdout
+
+
+def test_no_function_shadows_the_module_it_lives_beside():
+    """``helpers.explain.X`` is the submodule ``X`` whenever one exists: a function of the
+    same name exported in its place would hide the module (``helpers.explain.cam.GradCAM``
+    was an AttributeError while ``cam.py`` held ``cam``)."""
+    import pkgutil
+
+    import helpers
+    import helpers.explain
+
+    shadowed = []
+    for package in (helpers, helpers.explain):
+        for info in pkgutil.iter_modules(package.__path__):
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            if getattr(package, info.name) is not module:
+                shadowed.append(module.__name__)
+    assert shadowed == []

@@ -45,24 +45,6 @@ def _saliency_fn(forward):
     return saliency_map
 
 
-@per_model
-def _predict_fn(forward):
-    @graph_function(input_signature=[image_spec(forward.image_shape)])
-    def predicted_class(x):
-        _, logits = forward.run(x)
-        return tf.argmax(logits, axis=-1, output_type=tf.int32)
-
-    return predicted_class
-
-
-def _resolve_predicted(model, batch, index, batch_size):
-    """Replace the -1s ("predicted class") of ``index`` by the class predicted on ``batch``."""
-    if (index >= 0).all():
-        return index
-    predicted = in_batches(_predict_fn(model, batch.shape[1:]), [batch], batch_size)
-    return np.where(index < 0, predicted, index).astype(np.int32)
-
-
 def saliency(model: keras.Model, images: np.ndarray, class_index: ClassIndex = None, *,
              batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
     """Simonyan et al.'s saliency map: how much each pixel can change the class score.
@@ -176,7 +158,7 @@ def smoothgrad(model: keras.Model, images: np.ndarray, class_index: ClassIndex =
     check_non_negative(noise, "noise", "fraction of the value range")
     check_choice(average, "average", SMOOTHGRAD_AVERAGES)
     batch = prepared.batch
-    index = _resolve_predicted(model, batch, prepared.index, prepared.batch_size)
+    index = prepared.classes()
     noise_patterns = np.random.default_rng(seed).standard_normal(
         (samples, *batch.shape[1:]), dtype=np.float32)
     sigma = noise * (batch.max(axis=(1, 2, 3)) - batch.min(axis=(1, 2, 3)))
@@ -218,7 +200,7 @@ def integrated_gradients(model: keras.Model, images: np.ndarray,
     batch = prepared.batch
     baseline = (np.zeros_like(batch) if baseline is None
                 else as_baseline(baseline, batch, accepted="None, a number"))
-    index = _resolve_predicted(model, batch, prepared.index, prepared.batch_size)
+    index = prepared.classes()
     alphas = ((np.arange(steps) + 0.5) / steps).astype(np.float32)[:, None, None, None]
     difference = batch - baseline
     gradient_sums = _gradient_sums(prepared, baseline, difference, index, alphas)
