@@ -34,6 +34,18 @@ def same_padding(size: int, kernel_size: int, stride: int = 1) -> tuple[int, int
     -------
     tuple of int
         ``(before, after)``.
+
+    Examples
+    --------
+    A 3 x 3 kernel needs one zero on each side to keep 5 pixels 5:
+
+    >>> same_padding(5, 3)
+    (1, 1)
+
+    With stride 2, 6 pixels give ``ceil(6 / 2) = 3`` outputs; that takes one zero, after:
+
+    >>> same_padding(6, 3, stride=2)
+    (0, 1)
     """
     out = -(-size // stride)  # ceil
     total = max((out - 1) * stride + kernel_size - size, 0)
@@ -60,6 +72,18 @@ def conv_output_size(size: int, kernel_size: int, padding: int = 0, stride: int 
     Returns
     -------
     int
+
+    Examples
+    --------
+    A 3 x 3 convolution shrinks a 28-pixel side by 2; one zero on each side keeps it; a
+    2 x 2 pooling with stride 2 halves it:
+
+    >>> conv_output_size(28, 3)
+    26
+    >>> conv_output_size(28, 3, padding=1)
+    28
+    >>> conv_output_size(28, 2, stride=2)
+    14
     """
     if size + 2 * padding < kernel_size:
         raise ValueError(f"the kernel ({kernel_size}) is larger than the padded input "

@@ -18,22 +18,6 @@ from matplotlib.font_manager import FontProperties
 
 from helpers._validate import check_finite, check_positive_int
 
-#: What the grid functions share, described once: :func:`_shared_doc` writes each entry
-#: where a docstring says ``{name}``.
-_DOCS = {
-    "titles": "titles\n        One title per panel, or ``None``.",
-    "ncols": "ncols\n        Panels per row; ``None`` puts up to 8 on a row.",
-    "size": "size\n        Width and height of each panel, in inches.",
-    "suptitle": "suptitle\n        A title over the whole grid.",
-    "returns": "Returns\n    -------\n    matplotlib.figure.Figure",
-}
-
-
-def _shared_doc(function):
-    for name, text in _DOCS.items():
-        function.__doc__ = function.__doc__.replace("{" + name + "}", text)
-    return function
-
 
 def _as_displayable(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
@@ -44,7 +28,6 @@ def _as_displayable(image: np.ndarray) -> np.ndarray:
     return image
 
 
-@_shared_doc
 def show_images(
     images: Sequence[np.ndarray] | np.ndarray,
     titles: Sequence[str] | None = None,
@@ -63,16 +46,22 @@ def show_images(
     images
         A sequence of images ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)``, or one array
         ``(N, H, W[, C])``. Gray images use ``cmap``; RGB images are shown as they are.
-    {titles}
-    {ncols}
+    titles
+        One title per panel, or ``None``.
+    ncols
+        Panels per row; ``None`` puts up to 8 on a row.
     cmap, vmin, vmax
         Passed to ``imshow`` for gray images (``vmin``/``vmax`` fix a shared scale).
-    {size}
+    size
+        Width and height of each panel, in inches.
     colorbar
         Draw a colorbar next to each gray panel, where its values matter.
-    {suptitle}
+    suptitle
+        A title over the whole grid.
 
-    {returns}
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     images = [_as_displayable(image) for image in images]
     if not images:
@@ -87,7 +76,6 @@ def show_images(
     return _finish(fig, suptitle)
 
 
-@_shared_doc
 def show_matrices(
     matrices: Sequence[np.ndarray],
     titles: Sequence[str] | None = None,
@@ -107,7 +95,8 @@ def show_matrices(
     ----------
     matrices
         2-D arrays of numbers, one per panel; their shapes may differ.
-    {titles}
+    titles
+        One title per panel, or ``None``.
     boxes
         Blocks of cells to outline, each ``(panel, row, col, height, width)``: on panel
         ``panel``, the block whose top-left cell is ``(row, col)``, ``height`` cells high and
@@ -122,7 +111,9 @@ def show_matrices(
         A diverging colormap: 0 is its middle color (white for ``"coolwarm"``), since the
         values (kernel weights, edge responses) are often signed.
 
-    {returns}
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     matrices = [np.asarray(matrix, dtype=float) for matrix in matrices]
     if not matrices:
@@ -229,7 +220,6 @@ def _finish(fig, suptitle, colorbar_of=None, axes=None, label=None):
     return fig
 
 
-@_shared_doc
 def show_overlays(
     images: np.ndarray | Sequence[np.ndarray],
     heatmaps: np.ndarray | Sequence[np.ndarray],
@@ -258,8 +248,10 @@ def show_overlays(
     heatmaps
         ``(N, H, W)`` or a sequence of ``(H, W)`` maps, non-negative (as
         :mod:`helpers.explain` returns them).
-    {titles}
-    {ncols}
+    titles
+        One title per panel, or ``None``.
+    ncols
+        Panels per row; ``None`` puts up to 8 on a row.
     alpha, cmap
         As for :func:`overlay`.
     shared_scale
@@ -272,10 +264,14 @@ def show_overlays(
         otherwise "fraction of the map's maximum".
     colorbar
         Draw the shared colorbar.
-    {size}
-    {suptitle}
+    size
+        Width and height of each panel, in inches.
+    suptitle
+        A title over the whole grid.
 
-    {returns}
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     heatmaps = [np.asarray(h, dtype=np.float32) for h in heatmaps]
     if not heatmaps:
@@ -301,7 +297,6 @@ def show_overlays(
     return _finish(fig, suptitle, mappable, axes, label)
 
 
-@_shared_doc
 def show_filters(
     images: np.ndarray,
     titles: Sequence[str] | None = None,
@@ -322,14 +317,19 @@ def show_filters(
         ``(F, H, W, C)`` with ``C`` 1 (shown in gray) or 3, values in [0, 1].
     titles
         One title per filter (for example ``[f"filter {f}" for f in filters]``), or ``None``.
-    {ncols}
-    {size}
+    ncols
+        Panels per row; ``None`` puts up to 8 on a row.
+    size
+        Width and height of each panel, in inches.
     stretch
         Stretch each image's contrast to its 1st-99th percentile (a display choice that
         makes faint patterns visible); ``False`` shows the values as they are.
-    {suptitle}
+    suptitle
+        A title over the whole grid.
 
-    {returns}
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     images = np.asarray(images, dtype=np.float32)
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
@@ -353,7 +353,6 @@ def show_filters(
     return _finish(fig, suptitle)
 
 
-@_shared_doc
 def show_feature_maps(
     maps: np.ndarray,
     channels: Sequence[int] | None = None,
@@ -375,16 +374,21 @@ def show_feature_maps(
         returns them for one image.
     channels
         Which channels to show; ``None``: all of them.
-    {ncols}
-    {size}
+    ncols
+        Panels per row; ``None`` puts up to 8 on a row.
+    size
+        Width and height of each panel, in inches.
     cmap
         A matplotlib colormap name.
     shared_scale
         One color scale for all channels (with a colorbar), to see which respond most;
         ``False`` scales each channel to its own range.
-    {suptitle}
+    suptitle
+        A title over the whole grid.
 
-    {returns}
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     maps = np.asarray(maps, dtype=np.float32)
     if maps.ndim != 3:
@@ -406,7 +410,6 @@ def show_feature_maps(
     return _finish(fig, suptitle, shown if shared_scale else None, axes, "activation")
 
 
-@_shared_doc
 def show_attributions(
     images: np.ndarray,
     attributions: np.ndarray,
@@ -430,12 +433,16 @@ def show_attributions(
         ``(N, H, W, C)`` or ``(N, H, W)``, signed.
     titles
         One title per image, or ``None``.
-    {size}
+    size
+        Width and height of each panel, in inches.
     cmap
         A diverging matplotlib colormap.
-    {suptitle}
+    suptitle
+        A title over the whole grid.
 
-    {returns}
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     images = [_as_displayable(image) for image in images]
     attributions = np.asarray(attributions, dtype=np.float32)

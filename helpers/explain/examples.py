@@ -65,6 +65,29 @@ def strongest_units(model: keras.Model, images: np.ndarray, layer: str,
     StrongestUnits
         ``values``, ``images``, ``rows``, ``cols``, each ``(F, top)`` (``(top,)`` for one int
         filter).
+
+    Examples
+    --------
+    A filter that copies the center of its 3 x 3 window, and three images, black but for one
+    pixel each:
+
+    >>> import keras
+    >>> inputs = keras.Input((8, 8, 1))
+    >>> model = keras.Model(inputs, keras.layers.Conv2D(1, 3, name="conv")(inputs))
+    >>> center = np.zeros((3, 3, 1, 1), np.float32)
+    >>> center[1, 1] = 1.0
+    >>> model.get_layer("conv").set_weights([center, np.zeros(1)])
+    >>> images = np.zeros((3, 8, 8, 1), np.float32)
+    >>> images[0, 2, 5], images[1, 6, 1], images[2, 4, 4] = 1.0, 2.0, 0.5
+
+    The brightest pixels win, each where it is (``"valid"`` padding: unit ``(r, c)`` sees
+    pixel ``(r + 1, c + 1)``):
+
+    >>> units = strongest_units(model, images, "conv", filters=0, top=2)
+    >>> units.values, units.images
+    (array([2., 1.], dtype=float32), array([1, 0]))
+    >>> units.rows, units.cols
+    (array([5, 1]), array([0, 4]))
     """
     prepared, call, filter_array, single_filter, top = _checked(
         model, images, layer, filters, top, batch_size)
@@ -123,6 +146,35 @@ def dataset_examples(model: keras.Model, images: np.ndarray, layer: str,
         ``top`` above the number of images, or images of the wrong shape.
     TypeError
         For filters that are not ints, or images that are not floating point.
+
+    Examples
+    --------
+    A filter that copies the center of its 3 x 3 window, and three images, black but for one
+    pixel each:
+
+    >>> import keras
+    >>> inputs = keras.Input((8, 8, 1))
+    >>> model = keras.Model(inputs, keras.layers.Conv2D(1, 3, name="conv")(inputs))
+    >>> center = np.zeros((3, 3, 1, 1), np.float32)
+    >>> center[1, 1] = 1.0
+    >>> model.get_layer("conv").set_weights([center, np.zeros(1)])
+    >>> images = np.zeros((3, 8, 8, 1), np.float32)
+    >>> images[0, 2, 5], images[1, 6, 1], images[2, 4, 4] = 1.0, 2.0, 0.5
+
+    The two best patches are 3 x 3, the unit's receptive field, each centered on its
+    image's bright pixel, the brightest first:
+
+    >>> patches = dataset_examples(model, images, "conv", filters=0, top=2)
+    >>> patches.shape
+    (2, 3, 3, 1)
+    >>> patches[..., 0]
+    array([[[0., 0., 0.],
+            [0., 2., 0.],
+            [0., 0., 0.]],
+    <BLANKLINE>
+           [[0., 0., 0.],
+            [0., 1., 0.],
+            [0., 0., 0.]]], dtype=float32)
     """
     prepared, call, filter_array, single_filter, top = _checked(
         model, images, layer, filters, top, batch_size)
@@ -154,6 +206,27 @@ def cut_patches(images: np.ndarray, field: ReceptiveField, image_index: np.ndarr
     -------
     numpy.ndarray
         ``(..., h, w, C)``, zeros wherever a field reaches past its image's border.
+
+    Examples
+    --------
+    The field of a 3 x 3 convolution with ``"same"`` padding starts one pixel above and left
+    of the image; cut for units ``(0, 0)`` and ``(2, 1)`` of one 4 x 4 image:
+
+    >>> from helpers.explain import ReceptiveField
+    >>> field = ReceptiveField(size=(3, 3), jump=(1, 1), start=(-1, -1))
+    >>> image = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+    >>> patches = cut_patches(image, field, np.array([0, 0]), rows=np.array([0, 2]),
+    ...                       cols=np.array([0, 1]))
+    >>> patches.shape
+    (2, 3, 3, 1)
+    >>> patches[0, ..., 0]  # the top row and the left column lie in the padding
+    array([[0., 0., 0.],
+           [0., 0., 1.],
+           [0., 4., 5.]], dtype=float32)
+    >>> patches[1, ..., 0]  # rows 1 to 3, columns 0 to 2
+    array([[ 4.,  5.,  6.],
+           [ 8.,  9., 10.],
+           [12., 13., 14.]], dtype=float32)
     """
     used, where = np.unique(np.asarray(image_index), return_inverse=True)
     pad_rows, pad_cols = max(field.size[0], 0), max(field.size[1], 0)

@@ -87,10 +87,25 @@ def receptive_field(model: keras.Model, layer: str,
 
     Examples
     --------
-    The course model's ``conv5`` sees 24 x 24 pixels; its neighbors are 4 pixels apart:
+    Two 3 x 3 convolutions see 5 x 5 pixels: the course model's first two layers. Their
+    ``"same"`` padding starts the field of unit ``(0, 0)`` 2 pixels above and left of the
+    image:
 
-    >>> receptive_field(helpers.load_course_model(), "conv5")  # doctest: +SKIP
+    >>> model = helpers.load_course_model()
+    >>> receptive_field(model, "conv2")
+    ReceptiveField(size=(5, 5), jump=(1, 1), start=(-2, -2))
+
+    A 2 x 2 pooling with stride 2 widens the field by one jump and doubles the jump. By
+    ``conv5``, a unit sees 24 x 24 of the 28 x 28 pixels, and its neighbors' fields are 4
+    pixels apart:
+
+    >>> receptive_field(model, "pool1")
+    ReceptiveField(size=(6, 6), jump=(2, 2), start=(-2, -2))
+    >>> field = receptive_field(model, "conv5")
+    >>> field
     ReceptiveField(size=(24, 24), jump=(4, 4), start=(-10, -10))
+    >>> field.window(3, 3)  # (top, left, bottom, right): rows and columns 2 to 25
+    (2, 2, 26, 26)
     """
     check_model(model)
     image_shape = image_shape_for(model, size)
