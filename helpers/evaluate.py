@@ -118,6 +118,22 @@ def blur(images: np.ndarray, sigma: float) -> np.ndarray:
     -------
     numpy.ndarray
         float32, the shape of ``images``.
+
+    Examples
+    --------
+    One bright pixel spreads over its neighbors, most to the nearest:
+
+    >>> dot = np.zeros((1, 5, 5, 1), np.float32)
+    >>> dot[0, 2, 2] = 1.0
+    >>> blur(dot, sigma=1.0)[0, 2, :, 0].round(2)
+    array([0.03, 0.1 , 0.16, 0.1 , 0.03], dtype=float32)
+
+    Each pixel becomes a weighted average of its neighbors, with the weights renormalized at
+    the border, so a uniform image stays as it is, without a dark rim:
+
+    >>> gray = np.full((1, 5, 5, 1), 0.5, np.float32)
+    >>> bool(np.allclose(blur(gray, sigma=2.0), gray))
+    True
     """
     images = np.asarray(images, dtype=np.float32)
     check_non_negative(sigma, "sigma", "number of pixels")
@@ -326,6 +342,23 @@ def auc(fractions: np.ndarray, scores: np.ndarray) -> float | np.ndarray:
     -------
     float or numpy.ndarray
         In [0, 1] for probabilities: a float for one curve, ``(N,)`` float64 for ``N``.
+
+    Examples
+    --------
+    A constant curve's area is its height. A deletion curve that drops to 0 at the first
+    step, as for a map that ranks first the pixels the model needs, has the area of the
+    first step's triangle:
+
+    >>> fractions = np.linspace(0, 1, 5)
+    >>> auc(fractions, np.full(5, 0.8))
+    0.8
+    >>> auc(fractions, [1.0, 0.0, 0.0, 0.0, 0.0])
+    0.125
+
+    One curve per image gives one area per image; a straight line from 1 to 0 has area 1/2:
+
+    >>> auc(fractions, [[1.0, 1.0, 1.0, 1.0, 1.0], [1.0, 0.75, 0.5, 0.25, 0.0]])
+    array([1. , 0.5])
     """
     fractions = np.asarray(fractions, dtype=np.float64)
     scores = np.asarray(scores, dtype=np.float64)
@@ -368,6 +401,27 @@ def pointing_game(heatmaps: np.ndarray, masks: np.ndarray, *,
     -------
     float or numpy.ndarray
         The share of hits, in [0, 1]; with ``per_image``, float64 ``(N,)``.
+
+    Examples
+    --------
+    The object is the top-left quarter of a 4 x 4 image. A heatmap that peaks on it hits, one
+    that peaks elsewhere misses:
+
+    >>> masks = np.zeros((2, 4, 4), bool)
+    >>> masks[:, :2, :2] = True
+    >>> heatmaps = np.zeros((2, 4, 4))
+    >>> heatmaps[0, 1, 1] = 1.0
+    >>> heatmaps[1, 3, 3] = 1.0
+    >>> pointing_game(heatmaps, masks, per_image=True)
+    array([1., 0.])
+    >>> pointing_game(heatmaps, masks)
+    0.5
+
+    A flat map points nowhere in particular: it scores the mask's area fraction, the chance
+    level, not 1:
+
+    >>> pointing_game(np.ones((1, 4, 4)), masks[:1])
+    0.25
     """
     masks = _as_masks(masks)
     heatmaps = _as_heatmaps(heatmaps, masks.shape)
@@ -399,6 +453,18 @@ def mask_share(heatmaps: np.ndarray, masks: np.ndarray) -> np.ndarray:
     -------
     numpy.ndarray
         float64 ``(N,)`` in [0, 1].
+
+    Examples
+    --------
+    The object is the top-left quarter of a 4 x 4 image. The mask itself puts all of its mass
+    on the object; a uniform map and an all-zero map score the area fraction, the chance
+    level:
+
+    >>> masks = np.zeros((3, 4, 4), bool)
+    >>> masks[:, :2, :2] = True
+    >>> heatmaps = np.stack([masks[0] * 1.0, np.ones((4, 4)), np.zeros((4, 4))])
+    >>> mask_share(heatmaps, masks)
+    array([1.  , 0.25, 0.25])
     """
     masks = _as_masks(masks)
     heatmaps = _as_heatmaps(heatmaps, masks.shape)
@@ -429,6 +495,19 @@ def rank_correlation(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     -------
     numpy.ndarray
         float64 ``(N,)`` in [-1, 1].
+
+    Examples
+    --------
+    Only the order of the pixels counts, not the scale: squaring a positive map keeps its
+    order, negating it reverses it, and a constant map has none:
+
+    >>> first = np.arange(1.0, 17.0).reshape(1, 4, 4)
+    >>> rank_correlation(first, first ** 2)
+    array([1.])
+    >>> rank_correlation(first, -first)
+    array([-1.])
+    >>> rank_correlation(first, np.ones((1, 4, 4)))
+    array([0.])
     """
     first, second = np.asarray(first, np.float64), np.asarray(second, np.float64)
     if first.shape != second.shape or first.ndim < 2:
@@ -643,6 +722,24 @@ def mean_interval(values, confidence: float = 0.95, *, seed: int = 0,
     -------
     (mean, low, high) : tuple of float
         ``low <= mean <= high``; all three equal when every value is the same.
+
+    Examples
+    --------
+    7 hits in 10 images, then the same share of hits in 100: the mean is the same, the
+    interval narrower with more examples:
+
+    >>> hits = [1, 0, 1, 1, 0, 1, 1, 1, 0, 1]
+    >>> mean, low, high = mean_interval(hits)
+    >>> print(f"{mean:.2f} [{low:.2f}, {high:.2f}]")
+    0.70 [0.40, 0.90]
+    >>> mean, low, high = mean_interval(hits * 10)
+    >>> print(f"{mean:.2f} [{low:.2f}, {high:.2f}]")
+    0.70 [0.61, 0.78]
+
+    Values that all agree leave nothing to resample; the interval is the mean:
+
+    >>> mean_interval([0.5, 0.5, 0.5])
+    (0.5, 0.5, 0.5)
     """
     array = np.asarray(values, dtype=np.float64).ravel()
     if array.size < 2:

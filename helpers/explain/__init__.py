@@ -6,7 +6,7 @@ One concept per module, each derived in a chapter of the book:
 * :mod:`~helpers.explain.filters` - chapter 04, ``maximize_activation``
 * :mod:`~helpers.explain.examples` - chapter 04, ``dataset_examples`` (``strongest_units``,
   then ``cut_patches``)
-* :mod:`~helpers.explain.receptive_field` - chapter 01's rule through a model's layers,
+* :mod:`~helpers.explain.receptive_fields` - chapter 01's rule through a model's layers,
   ``receptive_field``
 * :mod:`~helpers.explain.gradients` - chapter 05, ``saliency``, ``smoothgrad``,
   ``integrated_gradients``
@@ -36,7 +36,7 @@ from helpers.explain.examples import (
 from helpers.explain.feature_maps import feature_maps
 from helpers.explain.filters import maximize_activation
 from helpers.explain.gradients import integrated_gradients, saliency, smoothgrad
-from helpers.explain.receptive_field import ReceptiveField, receptive_field
+from helpers.explain.receptive_fields import ReceptiveField, receptive_field
 
 __all__ = [
     "ClassActivationMap",

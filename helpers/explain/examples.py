@@ -31,7 +31,7 @@ from helpers.explain._graph import (
     prepare,
 )
 from helpers.explain.filters import _filter_indices
-from helpers.explain.receptive_field import ReceptiveField, _field_of
+from helpers.explain.receptive_fields import ReceptiveField, _field_of
 
 
 class StrongestUnits(NamedTuple):
