@@ -4,6 +4,7 @@ Every reference is computed independently of the helpers: finite differences, a 
 ``GradientTape`` on a plain ``keras.Model``, or the method's formula in NumPy.
 """
 
+import functools
 import gc
 import warnings
 import weakref
@@ -674,6 +675,26 @@ def test_maximize_activation_reuses_its_loop_for_an_equivalent_preprocess(conv_m
     assert len(_graph._CACHE[model]) == cached + 2
     with pytest.raises(TypeError, match="preprocess must be a function"):
         run("imagenet")
+
+
+def test_maximize_activation_refuses_a_preprocess_it_cannot_compile():
+    model = keras.Sequential([keras.Input((16, 16, 3)),
+                              keras.layers.Conv2D(4, 3, name="c1", kernel_initializer=glorot(17))])
+
+    def numpy_only(x):  # not a per-pixel affine map, and NumPy: cannot be traced
+        return np.asarray(x)[:, ::-1] * 2
+
+    def shrinking(x):
+        return tf.image.resize(x, (8, 8))
+
+    run = functools.partial(explain.maximize_activation, model, "c1", [0], steps=2,
+                            progress=False)
+    with pytest.raises(TypeError, match=r"preprocess '.*numpy_only' cannot run on the symbolic "
+                                        r"images \(N, 16, 16, 3\).*NotImplementedError.*"
+                                        r"helpers\.imagenet\.to_input"):
+        run(preprocess=numpy_only)
+    with pytest.raises(ValueError, match=r"same height and width.*\(None, 8, 8, 3\).*size="):
+        run(preprocess=shrinking)
 
 
 def test_maximize_activation_pieces_each_alone():
