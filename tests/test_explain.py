@@ -435,6 +435,52 @@ def test_feature_maps_equal_a_plain_submodel(branchy, images):
     assert every["add"].shape == (8, 8, 5)
 
 
+def test_feature_maps_is_the_function_its_module_has_another_name():
+    import helpers.explain.layer_outputs as layer_outputs
+
+    assert explain.feature_maps is layer_outputs.feature_maps
+    assert callable(helpers.explain.feature_maps)
+
+
+def test_feature_maps_at_another_size_equal_the_layers_called_directly(branchy):
+    # The convolutions and the sum run at any size: a 13x11 image on a model built for 8x8.
+    images = np.random.default_rng(2).random((2, 13, 11, SHAPE[2]), dtype=np.float32)
+    maps = explain.feature_maps(branchy, images, ["a", "add", "c"])
+    a = branchy.get_layer("a")(images)
+    added = branchy.get_layer("add")([a, branchy.get_layer("b")(a)])
+    assert_allclose(maps["a"], a, rtol=1e-6, atol=1e-7)
+    assert_allclose(maps["add"], added, rtol=1e-6, atol=1e-7)
+    assert_allclose(maps["c"], branchy.get_layer("c")(added), rtol=1e-6, atol=1e-6)
+    assert maps["c"].shape == (2, 11, 9, 7)  # "valid" 3x3: two pixels fewer each way
+    # Its own size still works, and gives what the model computes.
+    own = explain.feature_maps(branchy, images[:, :8, :8], "a")["a"]
+    assert_allclose(own, keras.Model(branchy.input, branchy.get_layer("a").output)(
+        images[:, :8, :8]), rtol=1e-6, atol=1e-7)
+
+
+def test_feature_maps_refuse_a_size_that_a_layer_on_the_way_cannot_take():
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(2, 3, padding="same", name="first", kernel_initializer=glorot(40))(
+        inputs)
+    x = keras.layers.Dense(64, name="dense")(keras.layers.Flatten(name="flatten")(x))
+    x = keras.layers.Reshape((8, 8, 1), name="reshape")(x)
+    x = keras.layers.Conv2D(2, 3, name="after", kernel_initializer=glorot(41))(x)
+    model = keras.Model(inputs, x, name="fixed_middle")
+    larger = np.zeros((12, 12, 1), np.float32)
+    # Before the Dense layer any size runs; the pass stops there.
+    assert explain.feature_maps(model, larger, "first")["first"].shape == (12, 12, 2)
+    with pytest.raises(ValueError, match=r"model 'fixed_middle' takes images of shape "
+                                         r"\(8, 8, 1\); on images of shape \(12, 12, 1\) a "
+                                         r"layer before \['after'\] cannot run.*layer 'dense'.*"
+                                         r"Resize the images to \(8, 8\)"):
+        explain.feature_maps(model, larger, "after")
+    with pytest.raises(ValueError, match=r"takes images with 1 channels .*\(12, 12, 3\)"):
+        explain.feature_maps(model, np.zeros((12, 12, 3), np.float32), "first")
+    # The default of the shared check is unchanged: the other methods need the model's size.
+    with pytest.raises(ValueError, match=r"expects images of shape \(8, 8, 1\).*\(12, 12, 1\)"):
+        explain.saliency(model, larger)
+
+
 def shared_layer_model(last_shared=False):
     """A Conv2D layer called twice (a shared layer): its output has no single meaning."""
     inputs = keras.Input(SHAPE)

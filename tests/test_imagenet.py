@@ -462,3 +462,13 @@ def test_maximize_activation_with_preprocess_works_or_names_to_input(model):
                                         r".*\(N, 64, 64, 3\).*helpers\.imagenet\.to_input"):
         run(size=64, preprocess=imagenet.preprocess)
     assert run(size=64, preprocess=imagenet.to_input).shape == (2, 64, 64, 3)
+
+
+def test_feature_maps_of_a_smaller_photo(model):
+    # The network is convolutional up to its head: a 128x128 photo runs there as it is.
+    photo = imagenet.to_input(load_photo("chelsea", 128))
+    maps = explain.feature_maps(model, photo, ["stem_relu", "head_relu"])
+    assert maps["stem_relu"].shape == (64, 64, 32) and maps["head_relu"].shape == (4, 4, 1280)
+    stem = model.get_layer("stem_relu")(model.get_layer("stem_bn")(
+        model.get_layer("stem_conv")(photo[None]), training=False))
+    np.testing.assert_allclose(maps["stem_relu"], stem[0], rtol=1e-5, atol=1e-5)

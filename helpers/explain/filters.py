@@ -31,7 +31,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from helpers._validate import check_choice, check_index, check_positive_int, is_int
-from helpers.explain._checks import check_model, image_shape_for
+from helpers.explain._checks import check_model, error_reason, image_shape_for
 from helpers.explain._graph import forward_pass, graph_function, per_model
 
 #: Square root of ImageNet's color covariance (Lucid's ``color_correlation_svd_sqrt``):
@@ -289,8 +289,7 @@ def _check_traceable(preprocess, image_shape) -> None:
     try:
         out = tf.function(preprocess).get_concrete_function(spec).structured_outputs
     except Exception as err:  # whatever fails while tracing, the remedy is the same
-        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-        reason = lines[-1] if lines else type(err).__name__
+        reason = error_reason(err)
         remedy = ("" if "to_input" in reason else
                   "; it must be TensorFlow code that maps values only: for "
                   "helpers.imagenet's networks pass preprocess=helpers.imagenet.to_input "
