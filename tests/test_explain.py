@@ -184,6 +184,26 @@ def test_integrated_gradients_completeness(course):
     assert_allclose(attributions.sum(axis=(1, 2, 3)), expected, rtol=0.01)
 
 
+def test_integrated_gradients_baseline_none_is_zero_input_not_black_pixels(smooth, images):
+    # None is x' = 0 in the model's input space, exactly an explicit zero baseline...
+    none = explain.integrated_gradients(smooth, images, 0, steps=16)
+    np.testing.assert_array_equal(
+        none, explain.integrated_gradients(smooth, images, 0, baseline=np.zeros_like(images),
+                                           steps=16))
+    np.testing.assert_array_equal(
+        none, explain.integrated_gradients(smooth, images, 0, baseline=0, steps=16))
+    # ... whose attributions add up to the logit gap to the zero input. For a model that
+    # maps pixels first, as EfficientNet-Lite0 does with (255 x - 127) / 128, black pixels
+    # are another input, which must be passed: the sums then match the gap to it instead.
+    gap_to_zero = (np.asarray(smooth(images)) - np.asarray(smooth(np.zeros_like(images))))[:, 0]
+    assert_allclose(none.sum(axis=(1, 2, 3)), gap_to_zero, rtol=1e-3)
+    black = np.full_like(images, -127 / 128)
+    from_black = explain.integrated_gradients(smooth, images, 0, baseline=black, steps=16)
+    gap_to_black = (np.asarray(smooth(images)) - np.asarray(smooth(black)))[:, 0]
+    assert_allclose(from_black.sum(axis=(1, 2, 3)), gap_to_black, rtol=1e-3)
+    assert not np.allclose(gap_to_black, gap_to_zero, rtol=0.01)
+
+
 def test_integrated_gradients_of_a_linear_model_is_input_times_weight(images):
     model = keras.Sequential([keras.Input(SHAPE), keras.layers.Flatten(),
                               keras.layers.Dense(2, kernel_initializer=glorot(0))])

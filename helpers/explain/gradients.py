@@ -203,8 +203,15 @@ def integrated_gradients(model: keras.Model, images: np.ndarray,
     model, images, class_index, batch_size
         As for :func:`saliency`. ``None`` picks the class predicted on the image itself.
     baseline
-        The reference input: ``None`` for black (zeros), a number for a constant image, one
-        image ``(H, W, C)`` for every image, or a batch ``(N, H, W, C)``.
+        The reference input ``x'``, in the model's input space (as ``images`` are): a
+        number for a constant image, one image ``(H, W, C)`` for every image, or a batch
+        ``(N, H, W, C)``. ``None`` means zeros of the model's input, ``x' = 0``. That is a
+        black image for a model that takes pixels in [0, 1], as the course model does
+        (chapter 05); the helper cannot know another model's preprocessing, so for one that
+        maps pixels first, 0 is whatever pixel it maps to 0. EfficientNet-Lite0's
+        ``(255 x - 127) / 128`` maps mid-gray ``x = 127/255`` to 0, so ``None`` is a gray
+        baseline there, and black is ``helpers.imagenet.to_input(np.zeros_like(photos))``
+        (as chapter 05 passes it).
     steps
         Points on the path (gradient evaluations per image).
 
