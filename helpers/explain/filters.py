@@ -151,6 +151,24 @@ def maximize_activation(
         When some images barely moved from the gray start (their mean absolute change is
         below :data:`STALLED_CHANGE`), naming those filters: their activation gave no
         gradient to climb, so their pictures show nothing about them.
+
+    Examples
+    --------
+    Pictures for two filters of the course model's last convolution, optimized together;
+    each raises its own filter's mean activation above what a gray image gives:
+
+    >>> import numpy as np
+    >>> from helpers import explain, load_course_model
+    >>> model = load_course_model()
+    >>> pictures = explain.maximize_activation(model, "conv5", [0, 1], steps=32,
+    ...                                        progress=False)
+    >>> pictures.shape, bool(pictures.min() >= 0 and pictures.max() <= 1)
+    ((2, 28, 28, 1), True)
+    >>> gray = np.full((1, 28, 28, 1), 0.5, np.float32)
+    >>> maps = explain.feature_maps(model, np.concatenate([pictures, gray]), "conv5")
+    >>> means = maps["conv5"].mean(axis=(1, 2))[:, :2]  # rows: picture 0, picture 1, gray
+    >>> bool(means[0, 0] > means[2, 0] and means[1, 1] > means[2, 1])
+    True
     """
     check_model(model)
     check_choice(param, "param", PARAMETERIZATIONS)

@@ -65,24 +65,23 @@ def feature_maps(model: keras.Model, images: np.ndarray, layers: str | Sequence[
 
     Examples
     --------
-    The course model's first convolution keeps the 28x28 size and has 32 channels; its
-    ReLU makes every value non-negative:
+    The course model's first convolution keeps the 28x28 size; its last one, after two
+    poolings, is 7x7; their ReLUs make every value non-negative:
 
     >>> import numpy as np
-    >>> from helpers import explain, load_course_model, load_fashion_mnist
+    >>> from helpers import explain, load_course_model
     >>> model = load_course_model()
-    >>> (_, _), (x_test, _) = load_fashion_mnist()
-    >>> images = (x_test[:2] / 255).astype(np.float32)[..., None]
+    >>> images = np.random.default_rng(0).random((2, 28, 28, 1), dtype=np.float32)
     >>> maps = explain.feature_maps(model, images, ["conv1", "conv5"])
     >>> {name: m.shape for name, m in maps.items()}
-    {'conv1': (2, 28, 28, 32), 'conv5': (2, 7, 7, 64)}
+    {'conv1': (2, 28, 28, 32), 'conv5': (2, 7, 7, 128)}
     >>> bool((maps["conv1"] >= 0).all())
     True
 
-    Convolutions run at any size: a 56x56 image gives maps twice as large.
+    Convolutions and poolings run at any size: a 56x56 image gives maps twice as large.
 
     >>> explain.feature_maps(model, np.zeros((56, 56, 1), np.float32), "conv5")["conv5"].shape
-    (14, 14, 64)
+    (14, 14, 128)
     """
     batch, single = as_image_batch(images, model, fixed_size=False)
     batch_size = check_positive_int(batch_size, "batch_size")
