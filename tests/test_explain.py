@@ -4,6 +4,7 @@ Every reference is computed independently of the helpers: finite differences, a 
 ``GradientTape`` on a plain ``keras.Model``, or the method's formula in NumPy.
 """
 
+import functools
 import gc
 import re
 import textwrap
@@ -184,6 +185,26 @@ def test_integrated_gradients_completeness(course):
     baseline_logits = np.asarray(course(np.zeros_like(x)))
     expected = (np.asarray(course(x)) - baseline_logits)[np.arange(3), classes]
     assert_allclose(attributions.sum(axis=(1, 2, 3)), expected, rtol=0.01)
+
+
+def test_integrated_gradients_baseline_none_is_zero_input_not_black_pixels(smooth, images):
+    # None is x' = 0 in the model's input space, exactly an explicit zero baseline...
+    none = explain.integrated_gradients(smooth, images, 0, steps=16)
+    np.testing.assert_array_equal(
+        none, explain.integrated_gradients(smooth, images, 0, baseline=np.zeros_like(images),
+                                           steps=16))
+    np.testing.assert_array_equal(
+        none, explain.integrated_gradients(smooth, images, 0, baseline=0, steps=16))
+    # ... whose attributions add up to the logit gap to the zero input. For a model that
+    # maps pixels first, as EfficientNet-Lite0 does with (255 x - 127) / 128, black pixels
+    # are another input, which must be passed: the sums then match the gap to it instead.
+    gap_to_zero = (np.asarray(smooth(images)) - np.asarray(smooth(np.zeros_like(images))))[:, 0]
+    assert_allclose(none.sum(axis=(1, 2, 3)), gap_to_zero, rtol=1e-3)
+    black = np.full_like(images, -127 / 128)
+    from_black = explain.integrated_gradients(smooth, images, 0, baseline=black, steps=16)
+    gap_to_black = (np.asarray(smooth(images)) - np.asarray(smooth(black)))[:, 0]
+    assert_allclose(from_black.sum(axis=(1, 2, 3)), gap_to_black, rtol=1e-3)
+    assert not np.allclose(gap_to_black, gap_to_zero, rtol=0.01)
 
 
 def test_integrated_gradients_of_a_linear_model_is_input_times_weight(images):
@@ -511,6 +532,52 @@ def test_feature_maps_equal_a_plain_submodel(branchy, images):
     assert every["add"].shape == (8, 8, 5)
 
 
+def test_feature_maps_is_the_function_its_module_has_another_name():
+    import helpers.explain.layer_outputs as layer_outputs
+
+    assert explain.feature_maps is layer_outputs.feature_maps
+    assert callable(helpers.explain.feature_maps)
+
+
+def test_feature_maps_at_another_size_equal_the_layers_called_directly(branchy):
+    # The convolutions and the sum run at any size: a 13x11 image on a model built for 8x8.
+    images = np.random.default_rng(2).random((2, 13, 11, SHAPE[2]), dtype=np.float32)
+    maps = explain.feature_maps(branchy, images, ["a", "add", "c"])
+    a = branchy.get_layer("a")(images)
+    added = branchy.get_layer("add")([a, branchy.get_layer("b")(a)])
+    assert_allclose(maps["a"], a, rtol=1e-6, atol=1e-7)
+    assert_allclose(maps["add"], added, rtol=1e-6, atol=1e-7)
+    assert_allclose(maps["c"], branchy.get_layer("c")(added), rtol=1e-6, atol=1e-6)
+    assert maps["c"].shape == (2, 11, 9, 7)  # "valid" 3x3: two pixels fewer each way
+    # Its own size still works, and gives what the model computes.
+    own = explain.feature_maps(branchy, images[:, :8, :8], "a")["a"]
+    assert_allclose(own, keras.Model(branchy.input, branchy.get_layer("a").output)(
+        images[:, :8, :8]), rtol=1e-6, atol=1e-7)
+
+
+def test_feature_maps_refuse_a_size_that_a_layer_on_the_way_cannot_take():
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(2, 3, padding="same", name="first", kernel_initializer=glorot(40))(
+        inputs)
+    x = keras.layers.Dense(64, name="dense")(keras.layers.Flatten(name="flatten")(x))
+    x = keras.layers.Reshape((8, 8, 1), name="reshape")(x)
+    x = keras.layers.Conv2D(2, 3, name="after", kernel_initializer=glorot(41))(x)
+    model = keras.Model(inputs, x, name="fixed_middle")
+    larger = np.zeros((12, 12, 1), np.float32)
+    # Before the Dense layer any size runs; the pass stops there.
+    assert explain.feature_maps(model, larger, "first")["first"].shape == (12, 12, 2)
+    with pytest.raises(ValueError, match=r"model 'fixed_middle' takes images of shape "
+                                         r"\(8, 8, 1\); on images of shape \(12, 12, 1\) a "
+                                         r"layer before \['after'\] cannot run.*layer 'dense'.*"
+                                         r"Resize the images to \(8, 8\)"):
+        explain.feature_maps(model, larger, "after")
+    with pytest.raises(ValueError, match=r"takes images with 1 channels .*\(12, 12, 3\)"):
+        explain.feature_maps(model, np.zeros((12, 12, 3), np.float32), "first")
+    # The default of the shared check is unchanged: the other methods need the model's size.
+    with pytest.raises(ValueError, match=r"expects images of shape \(8, 8, 1\).*\(12, 12, 1\)"):
+        explain.saliency(model, larger)
+
+
 def shared_layer_model(last_shared=False):
     """A Conv2D layer called twice (a shared layer): its output has no single meaning."""
     inputs = keras.Input(SHAPE)
@@ -751,6 +818,26 @@ def test_maximize_activation_reuses_its_loop_for_an_equivalent_preprocess(conv_m
     assert len(_graph._CACHE[model]) == cached + 2
     with pytest.raises(TypeError, match="preprocess must be a function"):
         run("imagenet")
+
+
+def test_maximize_activation_refuses_a_preprocess_it_cannot_compile():
+    model = keras.Sequential([keras.Input((16, 16, 3)),
+                              keras.layers.Conv2D(4, 3, name="c1", kernel_initializer=glorot(17))])
+
+    def numpy_only(x):  # not a per-pixel affine map, and NumPy: cannot be traced
+        return np.asarray(x)[:, ::-1] * 2
+
+    def shrinking(x):
+        return tf.image.resize(x, (8, 8))
+
+    run = functools.partial(explain.maximize_activation, model, "c1", [0], steps=2,
+                            progress=False)
+    with pytest.raises(TypeError, match=r"preprocess '.*numpy_only' cannot run on the symbolic "
+                                        r"images \(N, 16, 16, 3\).*NotImplementedError.*"
+                                        r"helpers\.imagenet\.to_input"):
+        run(preprocess=numpy_only)
+    with pytest.raises(ValueError, match=r"same height and width.*\(None, 8, 8, 3\).*size="):
+        run(preprocess=shrinking)
 
 
 def test_maximize_activation_pieces_each_alone():

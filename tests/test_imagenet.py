@@ -3,6 +3,7 @@ EfficientNet-Lite0 on real photos, preprocess/decode, and the errors a reader ma
 
 from __future__ import annotations
 
+import functools
 import io
 import pickle
 import struct
@@ -14,6 +15,7 @@ import keras
 import numpy as np
 import pytest
 import skimage.data
+import tensorflow as tf
 
 from helpers import explain, imagenet, load_photo
 
@@ -396,3 +398,77 @@ def test_decode():
 def test_decode_rejects(probabilities, top, error, match):
     with pytest.raises(error, match=match):
         imagenet.decode(probabilities, top=top)
+
+
+# -- to_input: the value map alone, for arrays and tensors -------------------------------------
+@pytest.mark.parametrize("name", imagenet.MODELS)
+def test_to_input_is_the_value_map_of_preprocess(name):
+    images = np.random.default_rng(0).random((2, 224, 224, 3), dtype=np.float32)
+    mapped = imagenet.to_input(images, name)
+    assert mapped.dtype == np.float32 and mapped.shape == images.shape
+    np.testing.assert_array_equal(mapped, imagenet.preprocess(images, name))
+    np.testing.assert_array_equal(imagenet.to_input(images[0], name), mapped[0])
+    if name == "efficientnet_lite0":
+        np.testing.assert_array_equal(mapped, ((255 * images - 127) / 128).astype(np.float32))
+    else:  # Keras' own map, bit for bit
+        np.testing.assert_array_equal(
+            mapped, keras.applications.vgg16.preprocess_input(255 * images))
+
+
+@pytest.mark.parametrize("name", imagenet.MODELS)
+def test_to_input_maps_tensors_eager_and_symbolic(name):
+    images = np.random.default_rng(1).random((3, 20, 30, 3), dtype=np.float32)  # any size
+    expected = imagenet.to_input(images, name)
+    eager = imagenet.to_input(tf.constant(images), name)
+    assert tf.is_tensor(eager) and eager.dtype == tf.float32
+    np.testing.assert_array_equal(eager.numpy(), expected)
+    traced = tf.function(lambda x: imagenet.to_input(x, name),
+                         input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32)])
+    np.testing.assert_array_equal(traced(tf.constant(images)).numpy(), expected)
+    as_uint8 = imagenet.to_input(tf.constant([[[0, 1, 1]]], tf.uint8), name)  # cast, then map
+    np.testing.assert_array_equal(as_uint8.numpy(),
+                                  imagenet.to_input(np.array([[[0.0, 1.0, 1.0]]]), name))
+
+
+def test_to_input_rejects():
+    with pytest.raises(ValueError, match=r"\[0, 1\].*divide"):
+        imagenet.to_input(np.full((4, 4, 3), 255, np.uint8))
+    with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
+        imagenet.to_input(tf.zeros((2, 4, 4, 1)))
+    with pytest.raises(TypeError, match="numeric"):
+        imagenet.to_input(tf.constant([[["a", "b", "c"]]]))
+    with pytest.raises(ValueError, match="'vgg19'.*expected one of"):
+        imagenet.to_input(np.zeros((4, 4, 3)), name="vgg19")
+
+
+def test_preprocess_inside_a_traced_function_says_to_use_to_input():
+    traced = tf.function(imagenet.preprocess,
+                         input_signature=[tf.TensorSpec((None, 224, 224, 3), tf.float32)])
+    with pytest.raises(TypeError, match="NumPy code.*helpers.imagenet.to_input"):
+        traced.get_concrete_function()
+    eager = imagenet.preprocess(tf.zeros((1, 224, 224, 3)))  # an eager tensor has values
+    np.testing.assert_array_equal(eager, np.full((1, 224, 224, 3), -127 / 128, np.float32))
+
+
+def test_maximize_activation_with_preprocess_works_or_names_to_input(model):
+    run = functools.partial(explain.maximize_activation, model, "stem_relu", [0, 1], steps=4,
+                            progress=False)
+    with_to_input = run(size=224, preprocess=imagenet.to_input)
+    # At 224x224 imagenet.preprocess is the same per-pixel affine map, recognized by its
+    # values: the same pictures.
+    np.testing.assert_array_equal(run(size=224, preprocess=imagenet.preprocess), with_to_input)
+    # At another size it would resize (NumPy code): refused, naming the remedy.
+    with pytest.raises(TypeError, match=r"preprocess 'helpers\.imagenet\.preprocess' cannot run"
+                                        r".*\(N, 64, 64, 3\).*helpers\.imagenet\.to_input"):
+        run(size=64, preprocess=imagenet.preprocess)
+    assert run(size=64, preprocess=imagenet.to_input).shape == (2, 64, 64, 3)
+
+
+def test_feature_maps_of_a_smaller_photo(model):
+    # The network is convolutional up to its head: a 128x128 photo runs there as it is.
+    photo = imagenet.to_input(load_photo("chelsea", 128))
+    maps = explain.feature_maps(model, photo, ["stem_relu", "head_relu"])
+    assert maps["stem_relu"].shape == (64, 64, 32) and maps["head_relu"].shape == (4, 4, 1280)
+    stem = model.get_layer("stem_relu")(model.get_layer("stem_bn")(
+        model.get_layer("stem_conv")(photo[None]), training=False))
+    np.testing.assert_allclose(maps["stem_relu"], stem[0], rtol=1e-5, atol=1e-5)

@@ -2,7 +2,7 @@
 
 One concept per module, each derived in a chapter of the book:
 
-* :mod:`~helpers.explain.feature_maps` - chapter 03, ``feature_maps``
+* :mod:`~helpers.explain.layer_outputs` - chapter 03, ``feature_maps``
 * :mod:`~helpers.explain.filters` - chapter 04, ``maximize_activation``
 * :mod:`~helpers.explain.examples` - chapter 04, ``dataset_examples`` (``strongest_units``,
   then ``cut_patches``)
@@ -33,9 +33,9 @@ from helpers.explain.examples import (
     dataset_examples,
     strongest_units,
 )
-from helpers.explain.feature_maps import feature_maps
 from helpers.explain.filters import maximize_activation
 from helpers.explain.gradients import integrated_gradients, saliency, smoothgrad
+from helpers.explain.layer_outputs import feature_maps
 from helpers.explain.receptive_fields import ReceptiveField, receptive_field
 
 __all__ = [

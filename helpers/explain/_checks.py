@@ -4,6 +4,7 @@ finite arrays) are in :mod:`helpers._validate`; this module adds those that need
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import keras
@@ -25,8 +26,14 @@ def check_model(model) -> None:
                          f"{len(inputs)} inputs")
 
 
-def as_image_batch(images, model: keras.Model) -> tuple[np.ndarray, bool]:
-    """``images`` as a float32 batch ``(N, H, W, C)``, and whether it was one image."""
+def as_image_batch(images, model: keras.Model, *, fixed_size: bool = True
+                   ) -> tuple[np.ndarray, bool]:
+    """``images`` as a float32 batch ``(N, H, W, C)``, and whether it was one image.
+
+    With ``fixed_size=False`` only the channels must be those the model takes: the height
+    and width may differ from its input size, for a caller that runs only a fully
+    convolutional part of the model and says itself when a layer needs the model's size.
+    """
     check_model(model)
     array = np.asarray(images)  # NumPy arrays, lists, eager tensors and variables alike
     if not (np.issubdtype(array.dtype, np.floating)):
@@ -41,8 +48,12 @@ def as_image_batch(images, model: keras.Model) -> tuple[np.ndarray, bool]:
     if array.shape[0] == 0:
         raise ValueError("expected at least one image, got an empty batch")
     expected = _model_image_shape(model)
-    if expected is not None and any(e is not None and e != a
-                                    for e, a in zip(expected, array.shape[1:], strict=True)):
+    checked = slice(None) if fixed_size else slice(2, None)  # all of (H, W, C), or C
+    if expected is not None and any(e is not None and e != a for e, a in zip(
+            expected[checked], array.shape[1:][checked], strict=True)):
+        if not fixed_size:
+            raise ValueError(f"model {model.name!r} takes images with {expected[2]} channels "
+                             f"(its input shape is {tuple(expected)}), got {array.shape[1:]}")
         raise ValueError(f"model {model.name!r} expects images of shape "
                          f"{tuple(expected)} (None = any), got {array.shape[1:]}")
     check_finite(array, "images")
@@ -117,3 +128,12 @@ def as_baseline(baseline, batch: np.ndarray, accepted: str = "a number") -> np.n
         return array.astype(np.float32)
     raise ValueError(f"baseline must be a number, one image {batch.shape[1:]} or one per image "
                      f"{batch.shape}; got shape {array.shape}")
+
+
+def error_reason(err: BaseException) -> str:
+    """The line of an error from inside TensorFlow or Keras that says what went wrong,
+    without the traceback that tracing adds, Keras' list of arguments or terminal colors."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(err).splitlines()]
+    lines = [line for line in lines
+             if line and not line.startswith(("•", "Arguments received", "File "))]
+    return lines[-1] if lines else type(err).__name__

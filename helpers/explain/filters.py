@@ -31,7 +31,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from helpers._validate import check_choice, check_index, check_positive_int, is_int
-from helpers.explain._checks import check_model, image_shape_for
+from helpers.explain._checks import check_model, error_reason, image_shape_for
 from helpers.explain._graph import forward_pass, graph_function, per_model
 
 #: Square root of ImageNet's color covariance (Lucid's ``color_correlation_svd_sqrt``):
@@ -123,13 +123,16 @@ def maximize_activation(
     size
         ``(H, W)`` of the images (an int for a square); ``None``: the model's input size.
     preprocess
-        Maps images in [0, 1] to the model's input (for example
-        ``lambda x: (255 * x - 127) / 128`` for ``helpers.imagenet``'s network);
-        ``None``: the model takes [0, 1] images, as the course model does. A preprocess
-        that maps each pixel's colors by one affine map (scaling, offsets, a channel swap)
-        is recognized by its values, so a new but equivalent function (a lambda written
-        again) reuses the compiled loop; any other is compiled into the loop, once per
-        function object.
+        Maps images in [0, 1] to the model's input, in TensorFlow operations that also run
+        on the symbolic tensors of a traced function, without changing the image size: for
+        ``helpers.imagenet``'s networks, ``helpers.imagenet.to_input``; ``None``: the model
+        takes [0, 1] images, as the course model does. A preprocess that maps each pixel's
+        colors by one affine map (scaling, offsets, a channel swap) is recognized by its
+        values, so a new but equivalent function (a lambda written again, or
+        ``helpers.imagenet.preprocess`` at the network's own 224x224) reuses the compiled
+        loop; any other is compiled into the loop, once per function object, and one that
+        cannot be (NumPy code, such as ``helpers.imagenet.preprocess`` at another size) is
+        refused with a ``TypeError`` that names ``to_input``.
     seed
         Seed of the initial images and of the random transformations.
     batch_size
@@ -148,6 +151,24 @@ def maximize_activation(
         When some images barely moved from the gray start (their mean absolute change is
         below :data:`STALLED_CHANGE`), naming those filters: their activation gave no
         gradient to climb, so their pictures show nothing about them.
+
+    Examples
+    --------
+    Pictures for two filters of the course model's last convolution, optimized together;
+    each raises its own filter's mean activation above what a gray image gives:
+
+    >>> import numpy as np
+    >>> from helpers import explain, load_course_model
+    >>> model = load_course_model()
+    >>> pictures = explain.maximize_activation(model, "conv5", [0, 1], steps=32,
+    ...                                        progress=False)
+    >>> pictures.shape, bool(pictures.min() >= 0 and pictures.max() <= 1)
+    ((2, 28, 28, 1), True)
+    >>> gray = np.full((1, 28, 28, 1), 0.5, np.float32)
+    >>> maps = explain.feature_maps(model, np.concatenate([pictures, gray]), "conv5")
+    >>> means = maps["conv5"].mean(axis=(1, 2))[:, :2]  # rows: picture 0, picture 1, gray
+    >>> bool(means[0, 0] > means[2, 0] and means[1, 1] > means[2, 1])
+    True
     """
     check_model(model)
     check_choice(param, "param", PARAMETERIZATIONS)
@@ -269,7 +290,39 @@ def _stable_preprocess(preprocess, image_shape):
         raise TypeError(f"preprocess must be a function of images or None, got "
                         f"{type(preprocess).__name__}")
     affine = _as_affine(preprocess, image_shape)
-    return preprocess if affine is None else ("affine", *affine)
+    if affine is not None:
+        return ("affine", *affine)
+    _check_traceable(preprocess, image_shape)
+    return preprocess
+
+
+def _check_traceable(preprocess, image_shape) -> None:
+    """Trace ``preprocess`` once on symbolic images, as the compiled loop will, so that a
+    function that needs NumPy (``helpers.imagenet.preprocess``) or changes the image size is
+    refused here with what to use instead, not deep inside TensorFlow."""
+    spec = tf.TensorSpec((None, *image_shape), tf.float32)
+    name = ".".join(part for part in (getattr(preprocess, "__module__", None),
+                                      getattr(preprocess, "__qualname__", None)) if part)
+    name = name or type(preprocess).__name__
+    try:
+        out = tf.function(preprocess).get_concrete_function(spec).structured_outputs
+    except Exception as err:  # whatever fails while tracing, the remedy is the same
+        reason = error_reason(err)
+        remedy = ("" if "to_input" in reason else
+                  "; it must be TensorFlow code that maps values only: for "
+                  "helpers.imagenet's networks pass preprocess=helpers.imagenet.to_input "
+                  "(imagenet.preprocess is NumPy code, which also resizes to 224x224)")
+        raise TypeError(
+            f"preprocess {name!r} cannot run on the symbolic images "
+            f"(N, {', '.join(map(str, image_shape))}) of the compiled ascent loop (a "
+            f"tf.function): {reason}{remedy}") from None
+    shape = tuple(getattr(out, "shape", ()))
+    if len(shape) != 4 or tuple(shape[1:3]) != tuple(image_shape[:2]):
+        raise ValueError(
+            f"preprocess {name!r} must map images (N, H, W, C) to the model's input of the "
+            f"same height and width; on images (N, {', '.join(map(str, image_shape))}) it "
+            f"returns shape {shape}. Resize with size=, not in preprocess; for "
+            "helpers.imagenet's networks pass preprocess=helpers.imagenet.to_input")
 
 
 def _as_affine(preprocess, image_shape) -> tuple[bytes, bytes, tuple[int, int]] | None:

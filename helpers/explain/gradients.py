@@ -68,6 +68,31 @@ def saliency(model: keras.Model, images: np.ndarray, class_index: ClassIndex = N
     -------
     numpy.ndarray
         float32 ``(N, H, W)`` (``(H, W)`` for one image), non-negative.
+
+    Examples
+    --------
+    The course model takes a soft blob for a shirt; the map is the absolute gradient of
+    that class's logit, here computed again with a ``GradientTape``:
+
+    >>> import numpy as np
+    >>> import tensorflow as tf
+    >>> from helpers import FASHION_MNIST_CLASSES, explain, load_course_model
+    >>> model = load_course_model()
+    >>> rows, cols = np.mgrid[:28, :28]
+    >>> blob = np.exp(-(rows - 13.5) ** 2 / 60 - (cols - 13.5) ** 2 / 30)
+    >>> image = blob.astype(np.float32)[..., None]  # (28, 28, 1), values in [0, 1]
+    >>> FASHION_MNIST_CLASSES[int(np.argmax(model(image[None])))]
+    'Shirt'
+    >>> heatmap = explain.saliency(model, image)
+    >>> heatmap.shape, heatmap.dtype
+    ((28, 28), dtype('float32'))
+    >>> x = tf.constant(image[None])
+    >>> with tf.GradientTape() as tape:
+    ...     tape.watch(x)
+    ...     score = model(x)[0, 6]  # the logit of class 6, "Shirt"
+    >>> by_hand = np.abs(tape.gradient(score, x).numpy()[0]).max(axis=-1)
+    >>> bool(np.allclose(heatmap, by_hand, rtol=1e-4, atol=1e-6))
+    True
     """
     prepared = prepare(model, images, class_index, batch_size)
     maps = in_batches(_saliency_fn(model, prepared.image_shape),
@@ -152,6 +177,29 @@ def smoothgrad(model: keras.Model, images: np.ndarray, class_index: ClassIndex =
     -------
     numpy.ndarray
         float32 ``(N, H, W)`` (``(H, W)`` for one image), non-negative.
+
+    Examples
+    --------
+    Without noise every copy is the image itself, so SmoothGrad is the saliency map:
+
+    >>> import numpy as np
+    >>> from helpers import explain, load_course_model
+    >>> model = load_course_model()
+    >>> rows, cols = np.mgrid[:28, :28]
+    >>> image = np.exp(-(rows - 13.5) ** 2 / 60 - (cols - 13.5) ** 2 / 30)[..., None]
+    >>> image = image.astype(np.float32)
+    >>> plain = explain.saliency(model, image)
+    >>> bool(np.allclose(explain.smoothgrad(model, image, samples=4, noise=0.0), plain,
+    ...                  rtol=1e-5, atol=1e-6))
+    True
+
+    With noise, the same seed gives the same map:
+
+    >>> smooth = explain.smoothgrad(model, image, samples=16, noise=0.15, seed=0)
+    >>> smooth.shape, bool((smooth >= 0).all())
+    ((28, 28), True)
+    >>> bool(np.array_equal(smooth, explain.smoothgrad(model, image, samples=16, seed=0)))
+    True
     """
     prepared = prepare(model, images, class_index, batch_size)
     samples = check_positive_int(samples, "samples")
@@ -185,8 +233,15 @@ def integrated_gradients(model: keras.Model, images: np.ndarray,
     model, images, class_index, batch_size
         As for :func:`saliency`. ``None`` picks the class predicted on the image itself.
     baseline
-        The reference input: ``None`` for black (zeros), a number for a constant image, one
-        image ``(H, W, C)`` for every image, or a batch ``(N, H, W, C)``.
+        The reference input ``x'``, in the model's input space (as ``images`` are): a
+        number for a constant image, one image ``(H, W, C)`` for every image, or a batch
+        ``(N, H, W, C)``. ``None`` means zeros of the model's input, ``x' = 0``. That is a
+        black image for a model that takes pixels in [0, 1], as the course model does
+        (chapter 05); the helper cannot know another model's preprocessing, so for one that
+        maps pixels first, 0 is whatever pixel it maps to 0. EfficientNet-Lite0's
+        ``(255 x - 127) / 128`` maps mid-gray ``x = 127/255`` to 0, so ``None`` is a gray
+        baseline there, and black is ``helpers.imagenet.to_input(np.zeros_like(photos))``
+        (as chapter 05 passes it).
     steps
         Points on the path (gradient evaluations per image).
 
@@ -194,6 +249,25 @@ def integrated_gradients(model: keras.Model, images: np.ndarray,
     -------
     numpy.ndarray
         float32 ``(N, H, W, C)`` (``(H, W, C)`` for one image), signed.
+
+    Examples
+    --------
+    Completeness: the attributions add up to the class logit's gap between the image and
+    the baseline, here ``None``, the zero input (black for the course model):
+
+    >>> import numpy as np
+    >>> from helpers import explain, load_course_model
+    >>> model = load_course_model()
+    >>> rows, cols = np.mgrid[:28, :28]
+    >>> image = np.exp(-(rows - 13.5) ** 2 / 60 - (cols - 13.5) ** 2 / 30)[..., None]
+    >>> image = image.astype(np.float32)
+    >>> attributions = explain.integrated_gradients(model, image, class_index=6, steps=128)
+    >>> attributions.shape
+    (28, 28, 1)
+    >>> logits = np.asarray(model(np.stack([image, np.zeros_like(image)])))
+    >>> gap = logits[0, 6] - logits[1, 6]
+    >>> bool(abs(attributions.sum() - gap) < 0.02 * abs(gap))
+    True
     """
     prepared = prepare(model, images, class_index, batch_size)
     steps = check_positive_int(steps, "steps")
