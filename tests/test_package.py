@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import tomllib
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 from helpers._setup import OLDEST_TENSORFLOW, check_tensorflow_version
 
@@ -59,6 +61,18 @@ def test_tensorflow_is_an_extra_so_tensorflow_cpu_serves():
     assert "tensorflow" not in {requirement_name(r) for r in PROJECT["dependencies"]}
     floor = ".".join(map(str, OLDEST_TENSORFLOW))
     assert PROJECT["optional-dependencies"]["tensorflow"] == [f"tensorflow>={floor}"]
+
+
+def test_keras_has_a_floor_and_no_upper_bound():
+    """A bound above would make pip downgrade the Keras a learner's Colab has (`make newest`
+    tests the newest release instead); the floor is the Keras `make compat` tests."""
+    keras = [Requirement(r) for r in PROJECT["dependencies"] if requirement_name(r) == "keras"]
+    assert len(keras) == 1
+    compat = (ROOT / "requirements-compat.txt").read_text()
+    (oldest,) = [line.split("==")[1] for line in compat.splitlines()
+                 if line.startswith("keras==")]
+    bounds = [(specifier.operator, Version(specifier.version)) for specifier in keras[0].specifier]
+    assert bounds == [(">=", Version(oldest))], f"pyproject.toml asks for {keras[0]}"
 
 
 @pytest.mark.parametrize("version", ["2.19.0", "2.21.0", "2.22.0-dev20261101", "3.0.0"])
