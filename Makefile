@@ -78,7 +78,7 @@ grade-check: setup
 COMPAT_TESTS := tests/test_explain.py tests/test_plot.py tests/test_conv.py tests/test_data.py \
 	tests/test_models.py tests/test_exercises.py $(wildcard tests/test_ch*_exercises.py) \
 	tests/test_imagenet.py tests/test_evaluate.py tests/test_shapes.py tests/test_package.py \
-	tests/test_grade.py
+	tests/test_grade.py tests/test_docstrings.py tests/test_keras_internals.py tests/test_validate.py
 compat: setup
 	COMPAT_TESTS="$(COMPAT_TESTS)" bash scripts/compat.sh
 
