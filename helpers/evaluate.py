@@ -43,7 +43,6 @@ from helpers.explain._graph import (
     graph_function,
     image_spec,
     in_batches,
-    in_column_chunks,
     per_model,
     prepare,
 )
@@ -181,18 +180,19 @@ def pixel_ranks(heatmaps: np.ndarray) -> np.ndarray:
 @per_model
 def _curve_fn(forward):
     image_shape = forward.image_shape
+    images_spec = image_spec(image_shape)
     ranks_spec = tf.TensorSpec((None, *image_shape[:2]), tf.int32)
 
-    @graph_function(input_signature=[image_spec(image_shape), image_spec(image_shape),
-                                     ranks_spec, INDEX_SPEC, INDEX_SPEC])
-    def curve_probabilities(first, second, ranks, counts, index):
-        # Image n at step s shows `first` on its counts[s] top-ranked pixels and `second`
-        # elsewhere: all (image, step) pairs as one batch, image-major.
-        n, s = tf.shape(first)[0], tf.shape(counts)[0]
-        chosen = ranks[:, None] < counts[None, :, None, None]  # (n, s, H, W)
-        mixed = tf.where(chosen[..., None], first[:, None], second[:, None])
-        _, logits = forward.run(tf.reshape(mixed, (n * s, *image_shape)))
-        return class_probabilities(logits, index)  # (n, s)
+    @graph_function(input_signature=[images_spec, images_spec, ranks_spec, INDEX_SPEC,
+                                     INDEX_SPEC, INDEX_SPEC, INDEX_SPEC])
+    def curve_probabilities(first, second, ranks, index, pair_images, pair_counts, offset):
+        # Pair p shows image pair_images[p] - offset with `first` on its pair_counts[p]
+        # top-ranked pixels and `second` elsewhere: one batch of (image, step) pairs.
+        images = pair_images - offset[0]
+        chosen = tf.gather(ranks, images) < pair_counts[:, None, None]  # (p, H, W)
+        mixed = tf.where(chosen[..., None], tf.gather(first, images), tf.gather(second, images))
+        _, logits = forward.run(mixed)
+        return class_probabilities(logits, tf.gather(index, images))[:, 0]  # (p,)
 
     return curve_probabilities
 
@@ -214,16 +214,18 @@ def _curve(kind, model, images, heatmaps, class_index, steps, baseline, blur_sig
     # on the canvas.
     first, second = (fill, batch) if kind == "deletion" else (batch, fill)
     function = _curve_fn(model, prepared.image_shape)
+    # Every (image, step) pair, image-major, in batches of batch_size pairs; each call gets
+    # the images its pairs need.
+    pair_images = np.repeat(np.arange(len(batch), dtype=np.int32), len(counts))
+    pair_counts = np.tile(counts, len(batch))
 
-    def some_images(first, second, ranks, index):  # all their steps, in chunks
-        return in_column_chunks(
-            lambda start, stop: function(first, second, ranks,
-                                         tf.constant(counts[start:stop]), index),
-            len(counts), int(first.shape[0]), prepared.batch_size)
+    def some_pairs(pair_images, pair_counts):
+        low, high = int(pair_images[0]), int(pair_images[-1]) + 1
+        return function(first[low:high], second[low:high], ranks[low:high], index[low:high],
+                        pair_images, pair_counts, tf.constant([low], tf.int32))
 
-    scores = in_batches(some_images, [first, second, ranks, index],
-                        max(1, prepared.batch_size // len(counts)))
-    return fractions.astype(np.float32), prepared.unbatch(scores)
+    scores = in_batches(some_pairs, [pair_images, pair_counts], prepared.batch_size)
+    return fractions.astype(np.float32), prepared.unbatch(scores.reshape(len(batch), -1))
 
 
 def deletion_curve(model: keras.Model, images: np.ndarray, heatmaps: np.ndarray,

@@ -483,10 +483,9 @@ def in_batches(function: Callable, arrays: Sequence[np.ndarray], batch_size: int
     """``function`` applied to slices of ``arrays`` of at most ``batch_size`` along the first
     axis, the outputs (NumPy, one array or a tuple) concatenated.
 
-    A method that runs ``m`` variants of each image (masked copies, curve steps) takes
-    ``max(1, batch_size // m)`` images per slice, and within a slice
-    :func:`in_column_chunks` of the variants: at most about ``batch_size`` images per
-    forward pass either way."""
+    A method that runs ``m`` variants of each image (Score-CAM's masked copies) takes
+    ``batch_size`` images per slice, and within a slice :func:`in_column_chunks` of the
+    variants: at most about ``batch_size`` images per forward pass."""
     n = len(arrays[0])
     parts = [function(*(tf.constant(a[start:start + batch_size]) for a in arrays))
              for start in range(0, n, batch_size)]
