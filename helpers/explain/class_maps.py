@@ -386,7 +386,8 @@ def grad_cam_plus_plus(model: keras.Model, images: np.ndarray,
     On a global-average-pooling head, a class whose Dense weights are all positive, and
     large activations, Grad-CAM++'s weight of channel ``k`` tends to ``h w / sum_ij A_k``,
     whatever the class: chapter 06's closed form. Two such classes then get nearly the
-    same map (rank correlation above 0.95), where Grad-CAM's maps differ:
+    same map (rank correlation 0.98 and 0.97 on these two images), where Grad-CAM's maps
+    differ (0.86 and 0.76):
 
     >>> import numpy as np
     >>> from helpers import explain
@@ -401,10 +402,10 @@ def grad_cam_plus_plus(model: keras.Model, images: np.ndarray,
     >>> _ = conv.kernel.assign(1000 * conv.kernel.numpy())  # large activations
     >>> def class_0_and_1(method):
     ...     return rank_correlation(*(method(model, images, class_index=c) for c in (0, 1)))
-    >>> bool((class_0_and_1(explain.grad_cam_plus_plus) > 0.95).all())
-    True
-    >>> bool((class_0_and_1(explain.grad_cam) < 0.9).all())
-    True
+    >>> class_0_and_1(explain.grad_cam_plus_plus).round(2)
+    array([0.98, 0.97])
+    >>> class_0_and_1(explain.grad_cam).round(2)
+    array([0.86, 0.76])
     """
     return GradCAMPlusPlus()(model, images, class_index, layer, batch_size=batch_size)
 

@@ -266,8 +266,8 @@ def integrated_gradients(model: keras.Model, images: np.ndarray,
     (28, 28, 1)
     >>> logits = np.asarray(model(np.stack([image, np.zeros_like(image)])))
     >>> gap = logits[0, 6] - logits[1, 6]
-    >>> bool(abs(attributions.sum() - gap) < 0.02 * abs(gap))
-    True
+    >>> print(f"sum of the attributions {attributions.sum():.2f}, logit gap {gap:.2f}")
+    sum of the attributions 14.71, logit gap 14.79
     """
     prepared = prepare(model, images, class_index, batch_size)
     steps = check_positive_int(steps, "steps")
